@@ -1,0 +1,50 @@
+#pragma once
+// Plain description of an open project: what detection found. Header-only so that
+// build/ and stage/ can use it without linking against projects/.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prestage {
+namespace fs = std::filesystem;
+
+enum class ProjectKind { cargo, cmake, rust_file, cpp_file };
+
+inline std::string_view to_string(ProjectKind k) {
+  switch (k) {
+    case ProjectKind::cargo: return "cargo";
+    case ProjectKind::cmake: return "cmake";
+    case ProjectKind::rust_file: return "rust-file";
+    case ProjectKind::cpp_file: return "cpp-file";
+  }
+  return "unknown";
+}
+
+inline std::optional<ProjectKind> project_kind_from_string(std::string_view s) {
+  if (s == "cargo") return ProjectKind::cargo;
+  if (s == "cmake") return ProjectKind::cmake;
+  if (s == "rust-file") return ProjectKind::rust_file;
+  if (s == "cpp-file") return ProjectKind::cpp_file;
+  return std::nullopt;
+}
+
+struct ProjectInfo {
+  std::string id;                    // stable: derived from the canonical root
+  fs::path root;                     // canonical project directory, or the single source file
+  ProjectKind kind = ProjectKind::cargo;
+  std::vector<std::string> modules;  // top-level import names the project provides
+
+  // cargo: dotted extension module name ("pkg._native", or "pkg" for pure Rust).
+  // rust-file / cpp-file: the file's stem. cmake: empty (install() decides).
+  std::string extension_module;
+  // Directory holding the package's Python sources (the dir that contains `pkg/`), or empty.
+  // cargo: maturin's python-source (default: root when root/pkg exists); cmake: src/, python/ or root.
+  fs::path python_source;
+  // cargo only: "dev" (default) or "release", from [tool.prestage] profile.
+  std::string cargo_profile = "dev";
+  // rust-file only: the pyo3 version requirement for the generated Cargo.toml.
+  std::string pyo3_requirement;
+};
+}  // namespace prestage
