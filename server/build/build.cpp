@@ -1,0 +1,174 @@
+#include "build/build.hpp"
+
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+
+#include "build/build_session.hpp"
+#include "build/diagnostics.hpp"
+
+namespace prestage::build {
+
+std::string_view trim(std::string_view s) {
+  const char* ws = " \t\r\n";
+  auto first = s.find_first_not_of(ws);
+  if (first == std::string_view::npos) return {};
+  auto last = s.find_last_not_of(ws);
+  return s.substr(first, last - first + 1);
+}
+
+BuildSession::BuildSession(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done)
+    : io_(io), job_(std::move(job)), progress_(std::move(progress)), done_(std::move(done)) {}
+
+void BuildSession::cancel() {
+  if (finished_ || cancelled_) return;
+  cancelled_ = true;
+  if (current_) {
+    current_->cancel();  // its exit finishes the build as cancelled
+  } else {
+    // Between steps (or not started yet): finish from the io thread.
+    boost::asio::post(io_, [self = shared_from_this()] {
+      if (!self->finished_ && !self->current_) self->finish();
+    });
+  }
+}
+
+void BuildSession::guarded(const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
+void BuildSession::run_tool(const std::string& tool, std::vector<std::string> args, const fs::path& cwd,
+                            std::vector<std::pair<std::string, std::string>> extra_env, LineFn on_line, NextFn next) {
+  if (finished_) return;
+  if (cancelled_) return finish();
+  auto executable = find_on_path(tool);
+  if (!executable) return fail(tool + " not found on PATH");
+  std::string command = "$ " + tool;
+  for (const auto& a : args) command += " " + a;
+  log(command);
+  ProcessSpec spec{*executable, std::move(args), cwd, std::move(extra_env)};
+  auto self = shared_from_this();
+  auto line_handler = [self, on_line = std::move(on_line)](StreamKind kind, const std::string& line) {
+    if (self->finished_) return;
+    try {
+      on_line(kind, line);
+    } catch (const std::exception& e) {
+      self->log(std::string("internal error while reading tool output: ") + e.what());
+    }
+  };
+  auto exit_handler = [self, tool, next = std::move(next)](ProcessExit exit) {
+    self->current_.reset();
+    if (self->finished_) return;
+    if (exit.cancelled || self->cancelled_) return self->finish();
+    self->guarded([&] { next(exit); });
+  };
+  try {
+    current_ = ProcessRun::start(io_, spec, std::move(line_handler), std::move(exit_handler));
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
+void BuildSession::add_diagnostic(Diagnostic d) {
+  if (output_.diagnostics.size() < max_diagnostics) output_.diagnostics.push_back(std::move(d));
+}
+
+void BuildSession::report_progress(const std::string& message) {
+  if (progress_ && !finished_) progress_(message);
+}
+
+std::size_t BuildSession::error_count() const {
+  std::size_t n = 0;
+  for (const auto& d : output_.diagnostics) n += d.severity == "error";
+  return n;
+}
+
+void BuildSession::succeed() {
+  if (finished_) return;
+  output_.ok = true;
+  std::size_t warnings = 0;
+  for (const auto& d : output_.diagnostics) warnings += d.severity == "warning";
+  output_.summary = "built " + std::to_string(output_.artifacts.size()) + " extension module" +
+                    (output_.artifacts.size() == 1 ? "" : "s") +
+                    (warnings ? ", " + std::to_string(warnings) + " warning" + (warnings == 1 ? "" : "s") : "");
+  finish();
+}
+
+void BuildSession::fail(std::string summary) {
+  if (finished_) return;
+  output_.ok = false;
+  if (error_count() == 0) {
+    Diagnostic d;
+    d.file = job_.project.root.string();
+    d.severity = "error";
+    d.message = summary;
+    output_.diagnostics.push_back(std::move(d));
+  }
+  log("prestage: build failed: " + summary);
+  output_.summary = std::move(summary);
+  finish();
+}
+
+void BuildSession::fail_tool_exit(const std::string& tool, const ProcessExit& exit) {
+  std::size_t errors = error_count();
+  if (errors > 0) {
+    output_.ok = false;
+    output_.summary = std::to_string(errors) + " error" + (errors == 1 ? "" : "s");
+    log("prestage: build failed: " + output_.summary);
+    return finish();
+  }
+  if (exit.signaled) return fail(tool + " was killed by signal " + std::to_string(exit.signal));
+  fail(tool + " exited with code " + std::to_string(exit.exit_code));
+}
+
+void BuildSession::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (cancelled_) {
+    output_.ok = false;
+    output_.cancelled = true;
+    output_.artifacts.clear();
+    output_.extra_files.clear();
+    output_.summary = "cancelled";
+    log("prestage: build cancelled");
+  }
+  output_.log_tail = log_.text();
+  // Always deliver from the io thread, never from inside start_build() or cancel().
+  boost::asio::post(io_, [done = std::move(done_), out = std::move(output_)]() mutable {
+    if (done) done(std::move(out));
+  });
+  progress_ = nullptr;
+}
+
+fs::path pybind11_include_dir() {
+  if (const char* env = std::getenv("PRESTAGE_PYBIND11_INCLUDE"); env && *env) return fs::path(env);
+  for (const char* dir : {"/usr/include", "/usr/local/include"}) {
+    std::error_code ec;
+    if (fs::exists(fs::path(dir) / "pybind11" / "pybind11.h", ec)) return dir;
+  }
+  return {};
+}
+
+std::shared_ptr<BuildTask> start_build(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done) {
+  auto session = std::make_shared<BuildSession>(io, std::move(job), std::move(progress), std::move(done));
+  boost::asio::post(io, [session] {
+    if (session->finished()) return;
+    session->guarded([&] {
+      std::error_code ec;
+      fs::create_directories(session->job().work_dir, ec);
+      if (ec) throw BuildError("cannot create work dir " + session->job().work_dir.string() + ": " + ec.message());
+      switch (session->job().project.kind) {
+        case ProjectKind::cargo: return start_cargo_project(session);
+        case ProjectKind::rust_file: return start_rust_file(session);
+        case ProjectKind::cmake: return start_cmake_project(session);
+        case ProjectKind::cpp_file: return start_cpp_file(session);
+      }
+      throw BuildError("unknown project kind");
+    });
+  });
+  return session;
+}
+}  // namespace prestage::build
