@@ -1,0 +1,48 @@
+#pragma once
+// Recursive inotify watcher on an Asio stream_descriptor, with a polling fallback.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prestage::watch {
+namespace fs = std::filesystem;
+
+struct WatcherOptions {
+  std::chrono::milliseconds poll_interval{2000};  // poll-mode rescan period; also how often a lost root is re-checked
+  std::size_t max_watches = 0;                    // 0: only the kernel's limit; else fall back to polling past this many dirs
+};
+
+// Reports paths (absolute) whose content may have changed; rescan_needed means "events were lost, walk everything".
+// Does not debounce: the scheduler settles. All calls, and the callback, happen on the io_context's thread.
+class Watcher {
+ public:
+  using EventsFn = std::function<void(std::vector<fs::path> paths, bool rescan_needed)>;
+  Watcher(boost::asio::io_context& io, fs::path root, EventsFn on_events, std::vector<fs::path> ignored_paths = {},
+          WatcherOptions options = {});
+  ~Watcher();
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  // Never throws for ENOSPC/EMFILE: switches to mode "poll" with error() set, and calls on_events({}, true)
+  // every poll interval.
+  void start();
+  void stop();  // no callback runs after stop() returns
+
+  std::string_view mode() const;     // "inotify" | "poll" | "stopped"
+  std::uint64_t overflows() const;   // IN_Q_OVERFLOW count
+  const std::string& error() const;  // empty, or why the watcher polls / lost its root
+  std::size_t watched_dirs() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+}  // namespace prestage::watch
