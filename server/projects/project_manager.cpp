@@ -1,0 +1,182 @@
+#include "projects/project_manager.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <system_error>
+
+namespace prestage::projects {
+void validate_python(const std::string& python) {
+  if (python.empty()) throw ProjectError("python must not be empty");
+  fs::path p(python);
+  if (!p.is_absolute()) throw ProjectError("python \"" + python + "\" must be an absolute path to an interpreter");
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) throw ProjectError("python \"" + python + "\" is not an existing file");
+}
+
+namespace {
+
+fs::path normalized_root(const fs::path& root) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(root, ec);
+  if (!ec) return canonical;
+  return fs::absolute(root, ec).lexically_normal();
+}
+}  // namespace
+
+ProjectManager::ProjectManager(const fs::path& state_dir) : registry_(state_dir / "projects.json") {
+  for (auto& entry : registry_.load()) {
+    Project project;
+    project.pythons = std::move(entry.pythons);
+    try {
+      project.info = detect_project(entry.info.root);
+    } catch (const ProjectError& e) {
+      project.info = std::move(entry.info);
+      project.error = e.what();
+      spdlog::warn("keeping project {} from the registry with an error: {}", project.info.id, e.what());
+    }
+    std::string id = project.info.id;
+    projects_.insert_or_assign(id, std::move(project));
+  }
+  spdlog::info("loaded {} project(s) from {}", projects_.size(), registry_.file().string());
+}
+
+const Project& ProjectManager::open(const fs::path& root, const std::optional<std::string>& python) {
+  if (python) validate_python(*python);
+  ProjectInfo info = detect_project(root);
+  auto [it, inserted] = projects_.try_emplace(info.id);
+  Project& project = it->second;
+  bool changed = inserted || project.error.has_value();
+  project.info = std::move(info);
+  project.error.reset();
+  if (python && std::find(project.pythons.begin(), project.pythons.end(), *python) == project.pythons.end()) {
+    project.pythons.push_back(*python);
+    changed = true;
+  }
+  if (changed) persist();
+  if (!project.pipeline) start_pipeline(project);
+  else if (python) project.pipeline->add_python(*python);
+  if (inserted) {
+    spdlog::info("opened {} project {} at {}", to_string(project.info.kind), project.info.id, project.info.root.string());
+    notify_changed();
+  }
+  return project;
+}
+
+std::string ProjectManager::close_by_id(const std::string& id) {
+  auto it = projects_.find(id);
+  if (it == projects_.end()) throw ProjectError("no open project with id \"" + id + "\"");
+  stop_pipeline(it->second);
+  projects_.erase(it);
+  persist();
+  spdlog::info("closed project {}", id);
+  notify_changed();
+  return id;
+}
+
+std::string ProjectManager::close_by_root(const fs::path& root) {
+  const fs::path wanted = normalized_root(root);
+  for (const auto& [id, project] : projects_) {
+    if (project.info.root == wanted || project.info.root == root) return close_by_id(std::string(id));
+  }
+  throw ProjectError("no open project with root \"" + root.string() + "\"");
+}
+
+const Project* ProjectManager::find(const std::string& id) const {
+  auto it = projects_.find(id);
+  return it == projects_.end() ? nullptr : &it->second;
+}
+
+Project* ProjectManager::find(const std::string& id) {
+  auto it = projects_.find(id);
+  return it == projects_.end() ? nullptr : &it->second;
+}
+
+nlohmann::json ProjectManager::to_list_entry(const Project& p) {
+  nlohmann::json j = {{"id", p.info.id},
+                      {"root", p.info.root.string()},
+                      {"kind", to_string(p.info.kind)},
+                      {"modules", p.info.modules},
+                      {"generation", 0},
+                      {"state", "idle"},
+                      {"last_build", nullptr},
+                      {"watch", {{"files", 0}, {"overflows", 0}, {"mode", "stopped"}}},
+                      {"pythons", p.pythons}};
+  if (p.pipeline) j.update(p.pipeline->status());
+  if (p.error) j["error"] = *p.error;
+  return j;
+}
+
+nlohmann::json ProjectManager::list() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, project] : projects_) out.push_back(to_list_entry(project));
+  return out;
+}
+
+std::size_t ProjectManager::builds_running() const {
+  return static_cast<std::size_t>(std::count_if(projects_.begin(), projects_.end(), [](const auto& kv) {
+    return kv.second.pipeline && kv.second.pipeline->state() == "building";
+  }));
+}
+
+void ProjectManager::enable_pipelines(PipelineEnv& env) {
+  pipeline_env_ = &env;
+  for (auto& [id, project] : projects_) start_pipeline(project);
+}
+
+void ProjectManager::stop_pipelines() {
+  for (auto& [id, project] : projects_) stop_pipeline(project);
+  pipeline_env_ = nullptr;
+}
+
+void ProjectManager::start_pipeline(Project& project) {
+  if (!pipeline_env_ || project.pipeline || project.error) return;
+  project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, project.info, project.pythons);
+  project.pipeline->start();
+}
+
+void ProjectManager::stop_pipeline(Project& project) {
+  if (!project.pipeline) return;
+  project.pipeline->stop();
+  project.pipeline.reset();
+}
+
+ProjectPipeline* ProjectManager::pipeline(const std::string& id) {
+  auto it = projects_.find(id);
+  return it == projects_.end() ? nullptr : it->second.pipeline.get();
+}
+
+ProjectPipeline* ProjectManager::pipeline_providing(std::string_view top) {
+  for (auto& [id, project] : projects_) {
+    const auto& modules = project.info.modules;
+    if (project.pipeline && std::find(modules.begin(), modules.end(), top) != modules.end()) return project.pipeline.get();
+  }
+  return nullptr;
+}
+
+std::vector<ProjectPipeline*> ProjectManager::pipelines_containing(const fs::path& path) {
+  std::error_code ec;
+  fs::path wanted = fs::weakly_canonical(path, ec);
+  if (ec) wanted = path.lexically_normal();
+  std::vector<ProjectPipeline*> out;
+  for (auto& [id, project] : projects_) {
+    if (!project.pipeline) continue;
+    const fs::path& root = project.info.root;
+    auto rel = wanted.lexically_relative(root);
+    bool inside = !rel.empty() && *rel.begin() != "..";
+    if (inside) out.push_back(project.pipeline.get());
+  }
+  return out;
+}
+
+void ProjectManager::persist() const {
+  std::vector<RegistryEntry> entries;
+  entries.reserve(projects_.size());
+  for (const auto& [id, project] : projects_) entries.push_back({project.info, project.pythons});
+  registry_.save(entries);
+}
+
+void ProjectManager::notify_changed() const {
+  if (on_changed_) on_changed_();
+}
+}  // namespace prestage::projects

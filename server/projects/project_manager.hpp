@@ -1,0 +1,86 @@
+#pragma once
+// The protocol-free core: which projects are open, persisted through the Registry.
+// Runs on the daemon's single io thread, so it takes no locks.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "projects/detect.hpp"
+#include "projects/project_pipeline.hpp"
+#include "projects/project.hpp"
+#include "projects/registry.hpp"
+
+namespace prestage::projects {
+
+// Throws ProjectError unless `python` is an absolute path to an existing file (it is never run here).
+void validate_python(const std::string& python);
+
+// One open project; its watch -> build -> stage loop is `pipeline` once pipelines are enabled.
+struct Project {
+  ProjectInfo info;
+  std::vector<std::string> pythons;  // target interpreters (absolute paths), in the order they were added
+  // Set when, after a restart, the root has vanished or no longer detects; the project is kept
+  // (with its last known id/kind/modules) and reported with this message until closed or reopened.
+  std::optional<std::string> error;
+  std::shared_ptr<ProjectPipeline> pipeline;  // null until pipelines are enabled, or while `error` is set
+};
+
+class ProjectManager {
+ public:
+  // Loads STATE_DIR/projects.json and re-detects every project in it.
+  explicit ProjectManager(const fs::path& state_dir);
+
+  // Detects and registers the project at `root`. Idempotent: reopening returns the same project and
+  // adds `python` to its interpreters. Throws ProjectError for bad input (missing root, unsupported
+  // layout, broken TOML, a python that is not an absolute path to a file).
+  const Project& open(const fs::path& root, const std::optional<std::string>& python = std::nullopt);
+
+  // Closes by id / by root (canonicalised when it still exists). Returns the closed id.
+  // Throws ProjectError naming the id or root when no such project is open.
+  std::string close_by_id(const std::string& id);
+  std::string close_by_root(const fs::path& root);
+
+  const Project* find(const std::string& id) const;
+  Project* find(const std::string& id);
+  const std::map<std::string, Project>& projects() const { return projects_; }
+
+  // project/list entries per docs/protocol.md.
+  nlohmann::json list() const;
+  static nlohmann::json to_list_entry(const Project& p);
+
+  // Starts a pipeline for every open project (and every one opened later). Without this call the
+  // manager only keeps the registry (unit tests).
+  void enable_pipelines(PipelineEnv& env);
+  // Stops every pipeline (cancelling running builds); used on shutdown.
+  void stop_pipelines();
+
+  ProjectPipeline* pipeline(const std::string& id);
+  // The pipeline of the open project that provides top-level module `top`, or null.
+  ProjectPipeline* pipeline_providing(std::string_view top);
+  // Pipelines whose root is `path` or contains it.
+  std::vector<ProjectPipeline*> pipelines_containing(const fs::path& path);
+
+  std::size_t count() const { return projects_.size(); }
+  std::size_t builds_running() const;
+
+  // Called after a project is opened (newly) or closed.
+  void set_on_changed(std::function<void()> callback) { on_changed_ = std::move(callback); }
+
+ private:
+  void persist() const;
+  void notify_changed() const;
+  void start_pipeline(Project& project);
+  void stop_pipeline(Project& project);
+
+  Registry registry_;
+  std::map<std::string, Project> projects_;  // by id
+  std::function<void()> on_changed_;
+  PipelineEnv* pipeline_env_ = nullptr;
+};
+}  // namespace prestage::projects

@@ -1,0 +1,557 @@
+#include "projects/project_pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "util/clock.hpp"
+
+namespace prestage::projects {
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr std::size_t kMaxPendingPaths = 10000;
+constexpr std::size_t kMaxReasons = 20;
+
+std::int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+std::string top_level(const std::string& dotted) { return dotted.substr(0, dotted.find('.')); }
+
+// maturin's generated __init__.py for a pure-Rust crate.
+std::string reexport_init(const std::string& ext) {
+  return "from ." + ext + " import *\n\n__doc__ = " + ext + ".__doc__\nif hasattr(" + ext + ", \"__all__\"):\n    __all__ = " +
+         ext + ".__all__\n";
+}
+}  // namespace
+
+ProjectPipeline::ProjectPipeline(PipelineEnv& env, ProjectInfo info, std::vector<std::string> pythons)
+    : env_(env),
+      info_(std::move(info)),
+      pythons_(std::move(pythons)),
+      project_state_(env.state_dir / "projects" / info_.id),
+      store_(project_state_),
+      settle_timer_(env.io) {}
+
+ProjectPipeline::~ProjectPipeline() = default;
+
+void ProjectPipeline::start() {
+  store_.recover();
+  std::vector<fs::path> ignored{env_.state_dir};
+  if (auto snapshot = store_.load_sources()) {
+    try {
+      tree_ = std::make_unique<watch::SourceTree>(watch::SourceTree::from_json(info_.root, *snapshot, ignored));
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: ignoring unreadable source snapshot: {}", info_.id, e.what());
+    }
+  }
+  if (!tree_) tree_ = std::make_unique<watch::SourceTree>(info_.root, ignored);
+  std::weak_ptr<ProjectPipeline> weak = weak_from_this();
+  watcher_ = std::make_unique<watch::Watcher>(
+      env_.io, info_.root,
+      [weak](std::vector<fs::path> paths, bool rescan) {
+        if (auto self = weak.lock()) self->paths_changed(std::move(paths), rescan);
+      },
+      ignored);
+  watcher_->start();
+  rescan_next_ = true;
+  request_round();
+}
+
+void ProjectPipeline::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  settle_timer_.cancel();
+  if (watcher_) watcher_->stop();
+  if (task_) task_->cancel();
+  if (slots_requested_) env_.slots.forget(info_.id);
+  if (round_active_) env_.slots.release();
+  round_active_ = slots_requested_ = settling_ = false;
+  for (auto& w : waiters_) {
+    w.timer->cancel();
+    w.done({nullptr, kBuildFailed, "project " + info_.id + " was closed", nullptr});
+  }
+  waiters_.clear();
+}
+
+void ProjectPipeline::add_python(const std::string& python) {
+  if (std::find(pythons_.begin(), pythons_.end(), python) != pythons_.end()) return;
+  pythons_.push_back(python);
+  request_round();
+}
+
+void ProjectPipeline::paths_changed(std::vector<fs::path> paths, bool rescan) {
+  if (stopped_) return;
+  if (rescan || pending_paths_.size() + paths.size() > kMaxPendingPaths) {
+    rescan_next_ = true;
+    pending_paths_.clear();
+  }
+  for (auto& p : paths) {
+    if (reasons_.size() < kMaxReasons) reasons_.insert(p.string());
+    if (!rescan_next_) pending_paths_.push_back(std::move(p));
+  }
+  schedule_settle();
+}
+
+void ProjectPipeline::force_build() {
+  if (stopped_) return;
+  force_next_ = true;
+  rescan_next_ = true;
+  reasons_.insert("build/run");
+  request_round();
+}
+
+void ProjectPipeline::schedule_settle() {
+  auto now = Clock::now();
+  if (!settling_) {
+    settling_ = true;
+    first_event_ = now;
+  }
+  settle_timer_.expires_at(std::min(now + kSettle, first_event_ + kSettleCap));
+  settle_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->settle_fired();
+  });
+}
+
+void ProjectPipeline::settle_fired() {
+  settling_ = false;
+  request_round();
+}
+
+void ProjectPipeline::request_round() {
+  if (stopped_) return;
+  if (round_active_) {
+    follow_up_ = true;
+    return;
+  }
+  if (slots_requested_) return;
+  slots_requested_ = true;
+  env_.slots.acquire(info_.id, [weak = weak_from_this(), &io = env_.io] {
+    net::post(io, [weak] {
+      if (auto self = weak.lock()) self->run_round();
+    });
+  });
+}
+
+void ProjectPipeline::run_round() {
+  if (stopped_) return;
+  slots_requested_ = false;
+  round_active_ = true;
+  follow_up_ = false;
+  round_reasons_.assign(reasons_.begin(), reasons_.end());
+  reasons_.clear();
+  bool rescan = rescan_next_;
+  rescan_next_ = false;
+  auto paths = std::move(pending_paths_);
+  pending_paths_.clear();
+  net::post(env_.pool, [self = shared_from_this(), rescan, paths = std::move(paths)] {
+    watch::SourceTree::Delta delta;
+    std::string hash;
+    std::size_t files = 0;
+    try {
+      delta = rescan ? self->tree_->rescan() : self->tree_->refresh(paths);
+      hash = self->tree_->combined_hash();
+      files = self->tree_->file_count();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: scanning sources failed: {}", self->info_.id, e.what());
+    }
+    net::post(self->env_.io, [self, delta = std::move(delta), hash = std::move(hash), files]() mutable {
+      self->scan_done(std::move(delta), std::move(hash), files);
+    });
+  });
+}
+
+void ProjectPipeline::scan_done(watch::SourceTree::Delta delta, std::string source_hash, std::size_t files) {
+  if (stopped_) return;
+  files_ = files;
+  round_source_hash_ = std::move(source_hash);
+  if (!delta.empty()) {
+    round_python_only_ = unbuilt_ ? (round_python_only_ && delta.python_only()) : delta.python_only();
+    unbuilt_ = true;
+    if (round_reasons_.empty())
+      for (const auto& p : delta.all())
+        if (round_reasons_.size() < kMaxReasons) round_reasons_.push_back(p.string());
+  }
+  bool force = force_next_;
+  force_next_ = false;
+
+  round_pythons_.clear();
+  bool every_target_staged = true;
+  for (const auto& python : pythons_) {
+    auto interp = interpreter(python);
+    bool staged = interp && store_.latest(interp->key).has_value();
+    bool last_ok = interp && (!records_.count(interp->key) || records_.at(interp->key).ok);
+    every_target_staged = every_target_staged && staged && last_ok;
+    if (force || unbuilt_ || !staged) round_pythons_.push_back(python);
+  }
+  if (round_pythons_.empty()) {
+    finish_round(true);
+    return;
+  }
+  round_restage_only_ = unbuilt_ && round_python_only_ && every_target_staged && !force;
+  round_index_ = 0;
+  env_.notify("build/started", {{"project", info_.id}, {"reason", round_reasons_}});
+  build_next_python();
+}
+
+void ProjectPipeline::build_next_python() {
+  if (stopped_) return;
+  if (round_index_ >= round_pythons_.size()) {
+    finish_round(true);
+    return;
+  }
+  const std::string python = round_pythons_[round_index_];
+  std::string error;
+  auto interp = interpreter(python, &error);
+  if (!interp) {
+    BuildRecord failed;
+    failed.summary = error;
+    failed.log_tail = error;
+    record_result(python, std::move(failed), nullptr);
+    ++round_index_;
+    build_next_python();
+    return;
+  }
+  if (round_restage_only_) {
+    if (auto layout = restage_layout(*interp)) {
+      publish(*interp, std::move(*layout), {}, 0, "python sources restaged without compiling\n");
+      return;
+    }
+  }
+  build::BuildJob job{info_, *interp, project_state_ / "work" / interp->key};
+  auto began = Clock::now();
+  std::weak_ptr<ProjectPipeline> weak = weak_from_this();
+  task_ = build::start_build(
+      env_.io, std::move(job),
+      [weak](const std::string& message) {
+        if (auto self = weak.lock(); self && !self->stopped_)
+          self->env_.notify("build/progress", {{"project", self->info_.id}, {"message", message}});
+      },
+      [weak, interp = *interp, began](build::BuildOutput output) {
+        if (auto self = weak.lock()) self->build_finished(interp, std::move(output), began);
+      });
+}
+
+void ProjectPipeline::build_finished(const build::Interpreter& python, build::BuildOutput output, Clock::time_point began) {
+  task_.reset();
+  if (stopped_) return;
+  auto duration = ms_since(began);
+  if (output.cancelled) {
+    finish_round(false);
+    return;
+  }
+  if (!output.ok) {
+    BuildRecord failed;
+    failed.duration_ms = duration;
+    failed.diagnostics = std::move(output.diagnostics);
+    failed.log_tail = std::move(output.log_tail);
+    failed.summary = output.summary.empty() ? "build failed" : output.summary;
+    record_result(python.key, std::move(failed), nullptr);
+    ++round_index_;
+    build_next_python();
+    return;
+  }
+  // Sources saved while this build ran: it may have read a mix of old and new files.
+  bool stale = settling_ || !pending_paths_.empty() || follow_up_;
+  if (stale && Clock::now() - last_publish_ < kStarvationBound) {
+    spdlog::info("{}: sources changed during the build; not publishing it, rebuilding", info_.id);
+    follow_up_ = true;
+    finish_round(false);
+    return;
+  }
+  std::vector<Diagnostic> warnings = std::move(output.diagnostics);
+  publish(python, layout_for(output, python), std::move(warnings), duration, std::move(output.log_tail));
+}
+
+void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLayout layout, std::vector<Diagnostic> warnings,
+                              std::int64_t duration_ms, std::string log_tail) {
+  stage::Manifest draft;
+  draft.generation = 0;  // numbered by the store only when the content is new
+  draft.project_id = info_.id;
+  draft.python_key = python.key;
+  draft.python = python.executable.string();
+  draft.source_hash = round_source_hash_;
+  draft.duration_ms = duration_ms;
+  draft.diagnostics = warnings;
+  auto keep = env_.keep_generations;
+  auto pins = pinned();
+  net::post(env_.pool, [self = shared_from_this(), python, layout = std::move(layout), draft = std::move(draft), keep,
+                        pins = std::move(pins), warnings = std::move(warnings), duration_ms, log_tail = std::move(log_tail)]() mutable {
+    std::optional<stage::Manifest> manifest;
+    std::string error;
+    try {
+      manifest = self->store_.publish(layout, draft);
+      self->store_.gc(python.key, keep, pins);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    net::post(self->env_.io, [self, python, manifest = std::move(manifest), error = std::move(error), warnings = std::move(warnings),
+                              duration_ms, log_tail = std::move(log_tail)]() mutable {
+      if (self->stopped_) return;
+      BuildRecord record;
+      record.duration_ms = duration_ms;
+      record.diagnostics = std::move(warnings);
+      record.log_tail = std::move(log_tail);
+      if (!error.empty()) {
+        record.summary = "staging failed: " + error;
+        record.log_tail += "\n" + record.summary + "\n";
+        record.diagnostics.clear();
+      } else {
+        record.ok = true;
+        if (manifest) self->last_publish_ = Clock::now();
+      }
+      self->record_result(python.key, std::move(record), manifest ? &*manifest : nullptr);
+      ++self->round_index_;
+      self->build_next_python();
+    });
+  });
+}
+
+void ProjectPipeline::record_result(const std::string& python_key, BuildRecord record, const stage::Manifest* manifest) {
+  auto latest = store_.latest(python_key);
+  record.generation = manifest ? manifest->generation : (latest ? latest->generation : 0);
+  record.finished_at = util::now_iso8601();
+  if (!record.ok) round_failed_ = true;
+  nlohmann::json params = {{"project", info_.id},
+                           {"ok", record.ok},
+                           {"generation", record.generation},
+                           {"duration_ms", record.duration_ms},
+                           {"diagnostics", record.diagnostics}};
+  if (!record.ok) params["summary"] = record.summary;
+  records_[python_key] = std::move(record);
+  last_python_key_ = python_key;
+  env_.notify("build/finished", params);
+}
+
+void ProjectPipeline::finish_round(bool completed) {
+  if (stopped_) return;
+  round_active_ = false;
+  task_.reset();
+  env_.slots.release();
+  if (completed) {
+    // The generation now matches the tree (or the build failed and will be retried on the next change).
+    unbuilt_ = false;
+    round_python_only_ = false;
+    if (!round_failed_) {
+      net::post(env_.pool, [self = shared_from_this()] {
+        try {
+          self->store_.save_sources(self->tree_->to_json());
+        } catch (const std::exception& e) {
+          spdlog::warn("{}: cannot save the source snapshot: {}", self->info_.id, e.what());
+        }
+      });
+    }
+  }
+  round_failed_ = false;
+  if (follow_up_ && !settling_) {
+    follow_up_ = false;
+    request_round();
+  }
+  if (!busy()) answer_waiters();
+}
+
+void ProjectPipeline::answer_waiters() {
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) {
+    w.timer->cancel();
+    w.done(answer(w.name, w.python));
+  }
+}
+
+std::string_view ProjectPipeline::state() const {
+  if (round_active_) return "building";
+  if (slots_requested_ || settling_) return "queued";
+  return "idle";
+}
+
+std::uint64_t ProjectPipeline::generation() const {
+  std::uint64_t newest = 0;
+  for (const auto& key : store_.python_keys())
+    if (auto m = store_.latest(key)) newest = std::max(newest, m->generation);
+  return newest;
+}
+
+nlohmann::json ProjectPipeline::last_build_json() const {
+  auto it = records_.find(last_python_key_);
+  if (it == records_.end()) {
+    // After a restart: report the newest staged generation as the last good build.
+    std::optional<stage::Manifest> newest;
+    for (const auto& key : store_.python_keys())
+      if (auto m = store_.latest(key); m && (!newest || m->generation > newest->generation)) newest = m;
+    if (!newest) return nullptr;
+    return {{"ok", true}, {"generation", newest->generation}, {"duration_ms", newest->duration_ms},
+            {"diagnostics", newest->diagnostics}, {"log_tail", ""}};
+  }
+  const auto& r = it->second;
+  return {{"ok", r.ok}, {"generation", r.generation}, {"duration_ms", r.duration_ms}, {"diagnostics", r.diagnostics},
+          {"log_tail", r.log_tail}};
+}
+
+nlohmann::json ProjectPipeline::status() const {
+  nlohmann::json watch = {{"files", files_},
+                          {"overflows", watcher_ ? watcher_->overflows() : 0},
+                          {"mode", watcher_ ? std::string(watcher_->mode()) : std::string("stopped")}};
+  if (watcher_ && !watcher_->error().empty()) watch["error"] = watcher_->error();
+  return {{"generation", generation()}, {"state", state()}, {"last_build", last_build_json()}, {"watch", watch}};
+}
+
+nlohmann::json ProjectPipeline::generations() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& key : store_.python_keys())
+    for (const auto& m : store_.list(key))
+      out.push_back({{"generation", m.generation},
+                     {"python", m.python},
+                     {"created_at", m.created_at},
+                     {"duration_ms", m.duration_ms},
+                     {"ok", true},
+                     {"artifacts", m.artifacts}});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["generation"] > b["generation"]; });
+  return out;
+}
+
+nlohmann::json ProjectPipeline::build_log() const {
+  auto it = records_.find(last_python_key_);
+  if (it == records_.end()) return {{"id", info_.id}, {"generation", generation()}, {"ok", nullptr}, {"log", ""}};
+  return {{"id", info_.id}, {"generation", it->second.generation}, {"ok", it->second.ok}, {"log", it->second.log_tail}};
+}
+
+void ProjectPipeline::resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
+                              std::function<void(ResolveOutcome)> done) {
+  add_python(python);
+  if (!wait || !busy()) {
+    done(answer(name, python));
+    return;
+  }
+  auto timer = std::make_shared<net::steady_timer>(env_.io, timeout);
+  waiters_.push_back({name, python, std::move(done), timer});
+  timer->async_wait([weak = weak_from_this(), timer, timeout](boost::system::error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = std::find_if(self->waiters_.begin(), self->waiters_.end(), [&](const Waiter& w) { return w.timer == timer; });
+    if (it == self->waiters_.end()) return;
+    auto done = std::move(it->done);
+    self->waiters_.erase(it);
+    done({nullptr, kWaitTimedOut,
+          "timed out after " + std::to_string(timeout.count() / 1000) + " s waiting for the build of " + self->info_.id,
+          {{"project", self->info_.id}}});
+  });
+}
+
+ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::string& python) const {
+  std::string error;
+  auto interp = interpreter(python, &error);
+  if (!interp) return {nullptr, -32602, "python: " + error, nullptr};
+  auto latest = store_.latest(interp->key);
+  auto record = records_.find(interp->key);
+  if (record != records_.end() && !record->second.ok) {
+    const auto& r = record->second;
+    return {nullptr, kBuildFailed, "build of " + info_.id + " failed: " + r.summary,
+            {{"project", info_.id}, {"generation", r.generation}, {"diagnostics", r.diagnostics}, {"log_tail", r.log_tail}}};
+  }
+  if (!latest)
+    return {nullptr, kNotBuilt, "no generation of " + info_.id + " yet for " + python + "; its first build has not finished",
+            {{"project", info_.id}}};
+  fs::path gen = store_.generation_dir(interp->key, latest->generation);
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& a : latest->artifacts)
+    artifacts.push_back({{"module", a.module}, {"path", (gen / a.relpath).string()}, {"sha256", a.sha256}});
+
+  nlohmann::json origin = nullptr, search = nullptr;
+  for (const auto& a : latest->artifacts)
+    if (a.module == name) origin = (gen / a.relpath).string();
+  if (origin.is_null()) {
+    fs::path rel;
+    for (std::size_t start = 0;;) {
+      auto dot = name.find('.', start);
+      rel /= name.substr(start, dot - start);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    std::error_code ec;
+    if (fs::is_regular_file(gen / rel / "__init__.py", ec)) {
+      origin = (gen / rel / "__init__.py").string();
+      search = nlohmann::json::array({(gen / rel).string()});
+    } else if (fs::is_regular_file(gen / (rel.string() + ".py"), ec)) {
+      origin = (gen / (rel.string() + ".py")).string();
+    } else {
+      return ResolveOutcome{};  // the project does not provide this submodule
+    }
+  }
+  nlohmann::json result = {{"project", info_.id},
+                           {"generation", latest->generation},
+                           {"origin", origin},
+                           {"submodule_search_locations", search},
+                           {"path_entry", gen.string()},
+                           {"artifacts", artifacts}};
+  ResolveOutcome found;
+  found.result = std::move(result);
+  return found;
+}
+
+stage::PackageLayout ProjectPipeline::layout_for(const build::BuildOutput& output, const build::Interpreter& python) const {
+  stage::PackageLayout layout;
+  layout.ext_suffix = python.ext_suffix;
+  if (info_.kind == ProjectKind::cpp_file || info_.kind == ProjectKind::rust_file) {
+    for (const auto& a : output.artifacts) layout.artifacts.emplace_back(a.module, a.path);
+    return layout;
+  }
+  const std::string top = info_.modules.empty() ? top_level(info_.extension_module) : info_.modules.front();
+  std::error_code ec;
+  fs::path package_dir = info_.python_source.empty() ? fs::path() : info_.python_source / top;
+  bool has_python_package = !package_dir.empty() && fs::is_directory(package_dir, ec);
+  if (has_python_package) layout.trees.emplace_back(package_dir, top);
+  for (const auto& a : output.artifacts) {
+    // maturin puts an undotted module inside the package of the same name.
+    std::string module = (info_.kind == ProjectKind::cargo && a.module.find('.') == std::string::npos) ? top + "." + a.module : a.module;
+    layout.artifacts.emplace_back(module, a.path);
+  }
+  if (info_.kind == ProjectKind::cargo && !has_python_package)
+    layout.generated.emplace_back(top + "/__init__.py", reexport_init(info_.extension_module.substr(info_.extension_module.rfind('.') + 1)));
+  for (const auto& [rel, src] : output.extra_files) {
+    bool in_tree = has_python_package && fs::exists(package_dir / fs::path(rel).lexically_relative(top), ec);
+    if (!in_tree) layout.extra_files.emplace_back(rel, src);
+  }
+  return layout;
+}
+
+std::optional<stage::PackageLayout> ProjectPipeline::restage_layout(const build::Interpreter& python) const {
+  auto latest = store_.latest(python.key);
+  if (!latest) return std::nullopt;
+  build::BuildOutput previous;
+  fs::path gen = store_.generation_dir(python.key, latest->generation);
+  for (const auto& a : latest->artifacts) previous.artifacts.push_back({a.module, gen / a.relpath});
+  auto layout = layout_for(previous, python);
+  // Artifacts already carry their final module names here.
+  layout.artifacts.clear();
+  for (const auto& a : latest->artifacts) layout.artifacts.emplace_back(a.module, gen / a.relpath);
+  return layout;
+}
+
+void ProjectPipeline::pin(const std::string& client_id, std::set<std::uint64_t> generations) {
+  if (generations.empty()) pins_.erase(client_id);
+  else pins_[client_id] = std::move(generations);
+}
+
+void ProjectPipeline::unpin(const std::string& client_id) { pins_.erase(client_id); }
+
+std::set<std::uint64_t> ProjectPipeline::pinned() const {
+  std::set<std::uint64_t> all;
+  for (const auto& [client, gens] : pins_) all.insert(gens.begin(), gens.end());
+  return all;
+}
+
+std::optional<build::Interpreter> ProjectPipeline::interpreter(const std::string& python, std::string* error) const {
+  try {
+    return env_.interpreters.get(python);
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return std::nullopt;
+  }
+}
+}  // namespace prestage::projects

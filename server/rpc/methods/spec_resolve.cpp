@@ -1,0 +1,59 @@
+// spec/resolve {name, python, wait?, loaded?, pins?} -> the staged spec of `name`, or null when no open
+// project provides it. Waits (bounded) for a queued or running build when `wait` is set.
+#include <chrono>
+
+#include "rpc/methods/methods.hpp"
+#include "rpc/params.hpp"
+
+namespace prestage::rpc {
+namespace {
+constexpr std::chrono::seconds kDefaultWait{120};
+constexpr std::chrono::seconds kMaxWait{3600};
+
+std::chrono::milliseconds wait_budget(const nlohmann::json& params) {
+  auto it = params.find("wait");
+  if (it == params.end() || it->is_null()) return std::chrono::milliseconds::zero();
+  if (it->is_boolean()) return it->get<bool>() ? kDefaultWait : std::chrono::milliseconds::zero();
+  if (!it->is_number() || it->get<double>() < 0) throw InvalidParams("params.wait must be a boolean or a non-negative number of seconds");
+  auto ms = std::chrono::milliseconds(static_cast<std::int64_t>(std::min(it->get<double>(), double(kMaxWait.count())) * 1000));
+  return ms;
+}
+}  // namespace
+
+void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
+  dispatcher.add("spec/resolve", [&services](const nlohmann::json& params, CallContext& ctx, Responder reply) {
+    ParamReader p(params);
+    const std::string name = p.string("name");
+    const std::string python = p.string("python");
+    try {
+      projects::validate_python(python);
+    } catch (const projects::ProjectError& e) {
+      throw InvalidParams(std::string("params.python: ") + e.what());
+    }
+    auto budget = wait_budget(params);
+    p.optional_bool("loaded");
+    if (auto pins = params.find("pins"); pins != params.end()) {
+      if (!pins->is_array()) throw InvalidParams("params.pins must be an array of {project, generation}");
+      std::map<std::string, std::set<std::uint64_t>> by_project;
+      for (const auto& pin : *pins) {
+        if (!pin.is_object() || !pin.contains("project") || !pin["project"].is_string() || !pin.contains("generation") ||
+            !pin["generation"].is_number_unsigned())
+          throw InvalidParams("params.pins entries must be {project: string, generation: positive integer}");
+        by_project[pin["project"].get<std::string>()].insert(pin["generation"].get<std::uint64_t>());
+      }
+      const std::string client = ctx.client_id.empty() ? "http" : ctx.client_id;
+      for (auto& [project, gens] : by_project)
+        if (auto* pipeline = services.projects.pipeline(project)) pipeline->pin(client, std::move(gens));
+    }
+    auto* pipeline = services.projects.pipeline_providing(name.substr(0, name.find('.')));
+    if (!pipeline) {
+      reply.ok(nullptr);
+      return;
+    }
+    pipeline->resolve(name, python, budget.count() > 0, budget, [reply](projects::ResolveOutcome outcome) mutable {
+      if (outcome.error_code != 0) reply.fail({outcome.error_code, outcome.error_message, outcome.error_data});
+      else reply.ok(std::move(outcome.result));
+    });
+  });
+}
+}  // namespace prestage::rpc
