@@ -1,0 +1,126 @@
+"""prestage: import native extensions staged by prestaged, and reload them in place.
+
+    import prestage
+    prestage.install()          # finder at sys.meta_path[0]; starts prestaged if needed
+    import my_pkg               # served from the newest staged generation
+    importlib.reload(my_pkg)    # returns at once with the new native code
+"""
+import os
+import sys
+import threading
+import time
+
+from ._client import Client, PushChannel, default_state_dir
+from ._errors import BuildError, DaemonUnavailable, PrestageError, RpcError
+from ._finder import PrestageFinder
+from . import _pybind11
+
+__all__ = [
+    "BuildError", "DaemonUnavailable", "PrestageError", "RpcError", "PrestageFinder",
+    "install", "uninstall", "open", "status", "wait_idle", "connect", "finder",
+    "load_ipython_extension", "unload_ipython_extension",
+]
+__version__ = "0.1.0"
+
+_lock = threading.Lock()
+_finder = None
+_push = None
+_shared_client = None
+
+
+def connect(*, autostart=True, wait_timeout=30.0):
+    """The shared daemon client (starting prestaged if allowed and needed)."""
+    global _shared_client
+    with _lock:
+        if _shared_client is None:
+            _shared_client = Client.connect(default_state_dir(), autostart=autostart, wait_timeout=wait_timeout)
+        return _shared_client
+
+
+def finder():
+    """The installed PrestageFinder, or None."""
+    return _finder
+
+
+def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
+    """Puts a PrestageFinder at sys.meta_path[0] and returns it.
+
+    wait_timeout bounds how long an import waits for a running build; start_timeout bounds
+    how long to wait for an auto-started daemon's server.json."""
+    global _finder, _push
+    client = connect(wait_timeout=start_timeout)
+    state_dir = client.state_dir
+    with _lock:
+        if _finder is not None:
+            _remove_from_meta_path(_finder)
+            _finder.enable_reloading = enable_reloading
+            _finder.wait_timeout = wait_timeout
+            new_finder = _finder
+        else:
+            new_finder = PrestageFinder(
+                client, enable_reloading=enable_reloading, wait_timeout=wait_timeout,
+                helper_finder=lambda: _pybind11.build_default_helper(str(state_dir)),
+            )
+        sys.meta_path.insert(0, new_finder)
+        _finder = new_finder
+        if _push is None:
+            _push = PushChannel(client, new_finder.on_event)
+    return new_finder
+
+
+def uninstall():
+    """Removes the finder from sys.meta_path and closes the push channel."""
+    global _finder, _push
+    with _lock:
+        if _finder is not None:
+            _remove_from_meta_path(_finder)
+        _finder = None
+        if _push is not None:
+            _push.close()
+            _push = None
+
+
+def _remove_from_meta_path(target):
+    sys.meta_path[:] = [entry for entry in sys.meta_path if entry is not target]
+
+
+def open(path, python=None):  # noqa: A001 - the public name the API specifies
+    """Opens a project (a directory or a single name.rs / name.cpp) in the daemon."""
+    absolute = os.path.abspath(os.fspath(path))
+    if not os.path.exists(absolute):
+        raise FileNotFoundError(f"prestage.open: {absolute} does not exist")
+    result = connect().call("project/open", {"root": absolute, "python": python or sys.executable})
+    if _finder is not None:
+        _finder.mark_stale()
+    return result
+
+
+def status():
+    """The daemon's project/list: one dict per open project."""
+    return list(connect().call("project/list") or [])
+
+
+def wait_idle(timeout=60.0):
+    """Returns when no build is queued or running; raises TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        projects = status()
+        busy = [project for project in projects if project.get("state") != "idle"]
+        if not busy:
+            return projects
+        if time.monotonic() >= deadline:
+            names = ", ".join(str(project.get("root")) for project in busy)
+            raise TimeoutError(f"prestage.wait_idle: still building after {timeout:g} s: {names}")
+        time.sleep(0.05)
+
+
+def load_ipython_extension(ipython):
+    from . import ipython as _ipython
+
+    _ipython.load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from . import ipython as _ipython
+
+    _ipython.unload(ipython)

@@ -1,0 +1,57 @@
+"""Errors raised by the prestage client."""
+
+
+class PrestageError(Exception):
+    """The daemon could not be reached or answered with an error."""
+
+
+class DaemonUnavailable(PrestageError):
+    """No daemon is running and none could be started."""
+
+
+class RpcError(PrestageError):
+    """A JSON-RPC error answer from the daemon."""
+
+    def __init__(self, code, message, data=None):
+        super().__init__(f"{message} (JSON-RPC error {code})")
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+
+class BuildError(ImportError):
+    """The newest build of a project failed; the message holds the compiler's diagnostics."""
+
+    def __init__(self, message, *, name=None, project=None, generation=None, diagnostics=(), log_tail=""):
+        super().__init__(message, name=name)
+        self.project = project
+        self.generation = generation
+        self.diagnostics = list(diagnostics or ())
+        self.log_tail = log_tail or ""
+
+    @classmethod
+    def from_rpc_data(cls, module_name, data):
+        data = data if isinstance(data, dict) else {}
+        diagnostics = data.get("diagnostics") or []
+        lines = [f"prestage: the newest build of {module_name!r} failed"]
+        for diagnostic in diagnostics:
+            lines.append(
+                f"{diagnostic.get('file', '?')}:{diagnostic.get('line', 0)}:{diagnostic.get('column', 0)}: "
+                f"{diagnostic.get('severity', 'error')}: {diagnostic.get('message', '')}"
+            )
+        log_tail = data.get("log_tail") or ""
+        if not diagnostics and log_tail:
+            lines.append(log_tail.rstrip())
+        return cls(
+            "\n".join(lines),
+            name=module_name,
+            project=data.get("project"),
+            generation=data.get("generation"),
+            diagnostics=diagnostics,
+            log_tail=log_tail,
+        )
+
+
+# JSON-RPC error codes from docs/protocol.md
+BUILD_FAILED = -32001
+BUILD_WAIT_TIMED_OUT = -32002

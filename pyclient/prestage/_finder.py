@@ -1,0 +1,251 @@
+"""The MetaPathFinder: answers "not ours" from memory, and returns specs in staged generations."""
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+import time
+
+from . import _reload
+from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, RpcError
+
+_SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
+_PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
+_PROGRESS_AFTER_S = 1.0
+
+
+def _read_small(path):
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as stream:
+            return stream.read(65536)
+    except OSError:
+        return ""
+
+
+def _is_project_root(directory):
+    cargo = os.path.join(directory, "Cargo.toml")
+    if os.path.isfile(cargo) and "pyo3" in _read_small(cargo):
+        return True
+    pyproject = os.path.join(directory, "pyproject.toml")
+    if os.path.isfile(pyproject):
+        text = _read_small(pyproject)
+        if "maturin" in text or "scikit_build_core" in text:
+            return True
+    cmake = os.path.join(directory, "CMakeLists.txt")
+    return os.path.isfile(cmake) and "pybind11" in _read_small(cmake)
+
+
+def project_root_of(entry, levels=1):
+    """The project root that is `entry` or contains it (within `levels` parents), or None."""
+    directory = os.path.abspath(entry or os.getcwd())
+    if "site-packages" in directory or "dist-packages" in directory:
+        return None
+    for _ in range(levels + 1):
+        if _is_project_root(directory):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return None
+
+
+class PrestageFinder(importlib.abc.MetaPathFinder):
+    """Finds modules provided by projects open in prestaged.
+
+    `resolve(name, loaded)` returns a resolved spec dict or None and raises BuildError;
+    `projects()` returns the daemon's project/list; `open_project(root)` opens one."""
+
+    def __init__(self, client=None, *, enable_reloading=True, wait_timeout=300.0, python=None, helper_finder=None):
+        self.client = client
+        self.enable_reloading = enable_reloading
+        self.wait_timeout = wait_timeout
+        self.python = python or sys.executable
+        self.state = _reload.ReloadState()
+        self.helper_finder = helper_finder
+        self._lock = threading.RLock()
+        self._managed = {}  # top-level module name -> project dict from project/list
+        self._single_files = {}  # top-level module name -> path of name.rs / name.cpp on sys.path
+        self._dir_stems = {}  # directory -> {stem: path} of single-file sources
+        self._path_snapshot = None
+        self._stale = True
+        self._opened_roots = set()
+        self.pending_reload_projects = set()
+        self.newest_generation = {}  # project id -> newest good generation announced by push
+
+    # -- caches -------------------------------------------------------------------------------
+    def invalidate_caches(self):
+        self._stale = True
+        self._path_snapshot = None
+        self._dir_stems.clear()
+
+    def mark_stale(self):
+        self._stale = True
+
+    def _refresh_managed(self):
+        with self._lock:
+            self._stale = False
+            if self.client is None:
+                return
+            try:
+                projects = self.client.call("project/list")
+            except Exception:  # noqa: BLE001 - a dead daemon must not break unrelated imports
+                self._stale = True
+                return
+            self._managed = {name: project for project in projects or () for name in project.get("modules", ())}
+
+    def _stems_in(self, directory):
+        stems = self._dir_stems.get(directory)
+        if stems is None:
+            stems = {}
+            try:
+                names = os.listdir(directory or ".")
+            except OSError:
+                names = ()
+            for file_name in names:
+                stem, suffix = os.path.splitext(file_name)
+                if suffix in _SINGLE_FILE_SUFFIXES and stem.isidentifier():
+                    stems.setdefault(stem, os.path.join(os.path.abspath(directory or "."), file_name))
+            self._dir_stems[directory] = stems
+        return stems
+
+    def _rescan_sys_path(self):
+        with self._lock:
+            snapshot = list(sys.path)
+            single_files = {}
+            for entry in snapshot:
+                if not isinstance(entry, str):
+                    continue
+                for stem, path in self._stems_in(entry).items():
+                    single_files.setdefault(stem, path)
+                if self.client is not None:
+                    root = project_root_of(entry)
+                    if root is not None and root not in self._opened_roots:
+                        self._opened_roots.add(root)
+                        try:
+                            self.open_project(root)
+                        except Exception as error:  # noqa: BLE001
+                            sys.stderr.write(f"prestage: could not open {root}: {error}\n")
+            self._single_files = single_files
+            self._path_snapshot = snapshot
+
+    def open_project(self, root):
+        result = self.client.call("project/open", {"root": os.path.abspath(root), "python": self.python})
+        for name in result.get("modules", ()):
+            self._managed.setdefault(name, result)
+        self._stale = True
+        return result
+
+    # -- the import protocol --------------------------------------------------------------------
+    def find_spec(self, fullname, path=None, target=None):
+        if self._stale:
+            self._refresh_managed()
+        if sys.path != self._path_snapshot:
+            self._rescan_sys_path()
+        top, dot, _ = fullname.partition(".")
+        if not dot:
+            if fullname not in self._managed:
+                single = self._single_files.get(fullname)
+                if single is None:
+                    return None
+                self._open_single_file(single)
+            return self._top_level_spec(fullname, target)
+        if top in self._managed:
+            if target is None or not self.enable_reloading:
+                return None
+            if hasattr(target, "__path__"):  # a subpackage: unload its changed extensions
+                resolved = self._resolve(top, loaded=True)
+                return None if resolved is None else _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+            return None
+        if path is not None:  # name.rs / name.cpp in a package's __path__
+            leaf = fullname.rpartition(".")[2]
+            for directory in path:
+                single = self._stems_in(directory).get(leaf)
+                if single is not None:
+                    result = self._open_single_file(single)
+                    resolved = self._resolve(fullname, loaded=target is not None, fallback=result)
+                    if resolved is None:
+                        return None
+                    if target is not None and self.enable_reloading:
+                        return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+                    return _reload.spec_for_import(fullname, resolved, self.state) if target is None else None
+        return None
+
+    def _open_single_file(self, source):
+        if source in self._opened_roots:
+            return None
+        self._opened_roots.add(source)
+        return self.open_project(source)
+
+    def _top_level_spec(self, name, target):
+        if target is None:
+            resolved = self._resolve(name, loaded=False)
+            return None if resolved is None else _reload.spec_for_import(name, resolved, self.state)
+        if not self.enable_reloading:
+            return self._unchanged_spec(target)
+        resolved = self._resolve(name, loaded=True)
+        if resolved is None:
+            return None
+        return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+
+    @staticmethod
+    def _unchanged_spec(module):
+        """enable_reloading=False: reload from where the module already is (extensions stay)."""
+        origin = getattr(module, "__file__", None)
+        if origin is None:
+            return None
+        locations = list(module.__path__) if hasattr(module, "__path__") else None
+        if _reload.is_extension_path(origin):
+            loader = importlib.machinery.ExtensionFileLoader(module.__name__, origin)
+            return importlib.util.spec_from_file_location(module.__name__, origin, loader=loader)
+        return importlib.util.spec_from_file_location(module.__name__, origin, submodule_search_locations=locations)
+
+    # -- daemon ---------------------------------------------------------------------------------
+    def _resolve(self, name, *, loaded, fallback=None):
+        """spec/resolve, waiting (bounded) for a running build; one progress line after 1 s."""
+        params = {"name": name, "python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded}
+        deadline = time.monotonic() + self.wait_timeout
+        announced = False
+        while True:
+            try:
+                resolved = self.client.call("spec/resolve", params, timeout=params["wait"] + 60)
+                if resolved is None and fallback is not None and "." in name:
+                    leaf_params = {**params, "name": name.rpartition(".")[2]}
+                    resolved = self.client.call("spec/resolve", leaf_params, timeout=params["wait"] + 60)
+                return resolved
+            except RpcError as error:
+                if error.code == BUILD_FAILED:
+                    raise BuildError.from_rpc_data(name, error.data) from None
+                if error.code != BUILD_WAIT_TIMED_OUT:
+                    raise ImportError(f"prestage: resolving {name!r} failed: {error}", name=name) from error
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ImportError(
+                    f"prestage: the build providing {name!r} did not finish within {self.wait_timeout:g} s "
+                    "(see `python -m prestage status`)",
+                    name=name,
+                )
+            if not announced:
+                sys.stderr.write(f"prestage: waiting for the build providing {name!r}...\n")
+                sys.stderr.flush()
+                announced = True
+            params["wait"] = min(remaining, 30.0)
+
+    # -- push events (called on the push thread: record only) -----------------------------------
+    def on_event(self, method, params):
+        if method in ("projects/changed", "connected"):
+            self._stale = True
+        elif method == "build/finished" and params.get("ok"):
+            self.newest_generation[params.get("project")] = params.get("generation")
+        elif method == "reload/requested":
+            self.pending_reload_projects.add(params.get("project"))
+
+    # -- helpers for notebooks ------------------------------------------------------------------
+    def managed_loaded_modules(self):
+        """{module name: project id} for loaded top-level modules this finder manages."""
+        loaded = {}
+        for name, project in self.state.project_by_module.items():
+            if "." not in name and name in sys.modules:
+                loaded[name] = project
+        return loaded

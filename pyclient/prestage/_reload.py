@@ -1,0 +1,244 @@
+"""Loading and reloading from a resolved spec (the result of the daemon's spec/resolve).
+
+A resolved spec is `{project, generation, origin, submodule_search_locations, path_entry,
+artifacts: [{module, path, sha256}], pybind11_helper?}`; a generation directory is a complete
+sys.path entry. Nothing here talks to the daemon, so it can be driven with hand-made generations.
+"""
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+# Import-related attributes that keep describing the original module on a single-file reload.
+_KEPT_ATTRIBUTES = frozenset(
+    {"__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__", "__builtins__"}
+)
+
+
+def is_extension_path(path):
+    return isinstance(path, str) and path.endswith(EXTENSION_SUFFIXES)
+
+
+def _sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ReloadState:
+    """What this process has loaded: artifact hashes, generations, pybind11 helpers."""
+
+    def __init__(self):
+        self.sha_by_path = {}
+        self.generation_by_module = {}  # managed module name -> generation it was (re)loaded from
+        self.project_by_module = {}
+        self.loaded_extension_paths = set()
+        self._helpers = {}
+        self._fresh_dir = None
+        self._fresh_count = 0
+        self._lock = threading.RLock()
+
+    def record(self, resolved):
+        for artifact in resolved.get("artifacts") or ():
+            self.sha_by_path[artifact["path"]] = artifact["sha256"]
+
+    def sha_of_loaded(self, path):
+        """The sha256 of a loaded extension file: from a spec we resolved, else hashed once."""
+        sha = self.sha_by_path.get(path)
+        if sha is None:
+            try:
+                sha = _sha256_of(path)
+            except OSError:
+                return None
+            self.sha_by_path[path] = sha
+        return sha
+
+    def fresh_copy(self, path):
+        """A private copy (new inode, new path) of an extension, so dlopen maps it afresh."""
+        with self._lock:
+            if self._fresh_dir is None:
+                self._fresh_dir = tempfile.mkdtemp(prefix=f"prestage-reload-{os.getpid()}-")
+                import atexit
+
+                atexit.register(shutil.rmtree, self._fresh_dir, True)
+            self._fresh_count += 1
+            directory = os.path.join(self._fresh_dir, str(self._fresh_count))
+            os.mkdir(directory)
+            target = os.path.join(directory, os.path.basename(path))
+            shutil.copyfile(path, target)
+            return target
+
+    def pybind11_helper(self, helper_path):
+        """Loads (once) the _prestage_pybind11 helper at helper_path."""
+        with self._lock:
+            helper = self._helpers.get(helper_path)
+            if helper is None:
+                spec = importlib.util.spec_from_file_location("_prestage_pybind11", helper_path)
+                if spec is None:
+                    raise ImportError(f"prestage: cannot load the pybind11 helper {helper_path}")
+                helper = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(helper)
+                self._helpers[helper_path] = helper
+            return helper
+
+
+def defines_pybind11_types(module):
+    return any(isinstance(value, type) and type(value).__name__ == "pybind11_type" for value in vars(module).values())
+
+
+def release_pybind11_types(module, resolved, state, helper_finder=None):
+    """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry."""
+    if not defines_pybind11_types(module):
+        return []
+    helper_path = resolved.get("pybind11_helper")
+    if not helper_path and helper_finder is not None:
+        helper_path = helper_finder()
+    if not helper_path:
+        return []
+    helper = state.pybind11_helper(helper_path)
+    return list(helper.release_module_types(module))
+
+
+def _locate(name, resolved):
+    """(origin, submodule_search_locations) of `name` inside the resolved generation."""
+    top = name.partition(".")[0]
+    origin = resolved["origin"]
+    if name == top or not resolved.get("path_entry"):
+        return origin, resolved.get("submodule_search_locations")
+    for artifact in resolved.get("artifacts") or ():
+        if artifact["module"] == name:
+            return artifact["path"], None
+    relative = Path(resolved["path_entry"], *name.split("."))
+    init = relative / "__init__.py"
+    if init.is_file():
+        return str(init), [str(relative)]
+    module_file = relative.with_suffix(".py")
+    if module_file.is_file():
+        return str(module_file), None
+    return None, None
+
+
+def spec_for_import(name, resolved, state):
+    """The spec of a first import of `name` from the resolved generation."""
+    state.record(resolved)
+    origin, locations = _locate(name, resolved)
+    if origin is None:
+        return None
+    if is_extension_path(origin):
+        state.loaded_extension_paths.add(origin)
+        loader = importlib.machinery.ExtensionFileLoader(name, origin)
+        spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
+    else:
+        spec = importlib.util.spec_from_file_location(name, origin, submodule_search_locations=locations)
+    state.generation_by_module[name] = resolved.get("generation")
+    state.project_by_module[name] = resolved.get("project")
+    return spec
+
+
+def spec_for_reload(module, resolved, state, helper_finder=None):
+    """The spec that importlib.reload(module) executes, after unloading changed extensions."""
+    name = module.__name__
+    state.record(resolved)
+    current_file = getattr(module, "__file__", None)
+    if is_extension_path(current_file):
+        return _spec_for_extension_reload(module, resolved, state, helper_finder)
+    origin, locations = _locate(name, resolved)
+    if origin is None:
+        return None
+    if hasattr(module, "__path__"):
+        _unload_changed_extensions(module, resolved, state, helper_finder)
+    state.generation_by_module[name] = resolved.get("generation")
+    state.project_by_module[name] = resolved.get("project")
+    return importlib.util.spec_from_file_location(name, origin, submodule_search_locations=locations)
+
+
+def _unload_changed_extensions(package, resolved, state, helper_finder):
+    """Drops from sys.modules the package's direct extension submodules whose sha256 changed."""
+    prefix = package.__name__ + "."
+    for artifact in resolved.get("artifacts") or ():
+        module_name = artifact["module"]
+        if not module_name.startswith(prefix) or "." in module_name[len(prefix):]:
+            continue
+        loaded = sys.modules.get(module_name)
+        if loaded is None:
+            continue
+        loaded_file = getattr(loaded, "__file__", None)
+        if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
+            continue
+        release_pybind11_types(loaded, resolved, state, helper_finder)
+        del sys.modules[module_name]
+        child = module_name[len(prefix):]
+        if package.__dict__.get(child) is loaded:
+            delattr(package, child)
+
+
+def _spec_for_extension_reload(module, resolved, state, helper_finder):
+    origin, _ = _locate(module.__name__, resolved)
+    if origin is None or not is_extension_path(origin):
+        return None
+    loader = FreshExtensionLoader(module.__name__, origin, resolved, state, helper_finder)
+    # origin stays the original __file__: importlib.reload sets __file__ from it.
+    return importlib.util.spec_from_file_location(
+        module.__name__, module.__file__, loader=loader, submodule_search_locations=None
+    )
+
+
+class FreshExtensionLoader:
+    """Loads a fresh copy of an extension and copies its namespace into the existing module."""
+
+    def __init__(self, name, path, resolved, state, helper_finder=None):
+        self.name = name
+        self.path = path
+        self.resolved = resolved
+        self.state = state
+        self.helper_finder = helper_finder
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        path = self.path
+        if path in self.state.loaded_extension_paths or path == getattr(module, "__file__", None):
+            path = self.state.fresh_copy(path)
+        release_pybind11_types(module, self.resolved, self.state, self.helper_finder)
+        fresh = load_extension_copy(self.name, path)
+        self.state.loaded_extension_paths.add(self.path)
+        self.state.loaded_extension_paths.add(path)
+        kept = {key: module.__dict__[key] for key in _KEPT_ATTRIBUTES if key in module.__dict__}
+        module.__dict__.update({key: value for key, value in vars(fresh).items() if key not in _KEPT_ATTRIBUTES})
+        module.__dict__.update(kept)
+        self.state.generation_by_module[self.name] = self.resolved.get("generation")
+        self.state.project_by_module[self.name] = self.resolved.get("project")
+
+
+def load_extension_copy(name, path):
+    """Loads the extension at `path` (never dlopen'ed before) under `name`, leaving sys.modules as it was.
+
+    The name's last component picks PyInit_<name>; CPython caches extensions by (path, name),
+    so a new path runs the init function again. Single-phase init modules write themselves into
+    sys.modules[name]; the previous entry is put back."""
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    missing = object()
+    previous = sys.modules.get(name, missing)
+    try:
+        fresh = loader.create_module(spec)
+        loader.exec_module(fresh)
+    finally:
+        if previous is missing:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
+    return fresh
+
+
+def package_of(module_name):
+    return module_name.rpartition(".")[0]

@@ -1,0 +1,88 @@
+"""`%load_ext prestage`: reloads managed modules with a newer generation before each cell."""
+import importlib
+import sys
+
+import prestage
+
+_controller = None
+
+
+class NotebookReloader:
+    def __init__(self, ipython):
+        self.ipython = ipython
+        self.enabled = True
+
+    def pre_run_cell(self, *args, **kwargs):
+        if not self.enabled:
+            return
+        finder = prestage.finder()
+        if finder is None:
+            return
+        loaded = finder.managed_loaded_modules()
+        if not loaded:
+            return
+        requested = set(finder.pending_reload_projects)
+        finder.pending_reload_projects.difference_update(requested)
+        try:
+            newest = {project["id"]: (project.get("generation"), project.get("last_build")) for project in prestage.status()}
+        except prestage.PrestageError as error:
+            print(f"prestage: daemon unavailable, not reloading: {error}", file=sys.stderr)
+            return
+        for name, project in sorted(loaded.items()):
+            generation, _ = newest.get(project, (None, None))
+            current = finder.state.generation_by_module.get(name)
+            newer = generation is not None and current is not None and generation > current
+            if not (newer or project in requested):
+                continue
+            try:
+                importlib.reload(sys.modules[name])
+            except prestage.BuildError as error:
+                print(str(error), file=sys.stderr)
+                continue
+            except Exception as error:  # noqa: BLE001 - a failed reload must not block the cell
+                print(f"prestage: reloading {name} failed: {error!r}", file=sys.stderr)
+                continue
+            print(f"prestage: reloaded {name} (generation {finder.state.generation_by_module.get(name)})")
+
+    def magic(self, line):
+        """%prestage on|off|status"""
+        command = line.strip() or "status"
+        if command == "on":
+            self.enabled = True
+            print("prestage: reloading before each cell is on")
+        elif command == "off":
+            self.enabled = False
+            print("prestage: reloading before each cell is off")
+        elif command == "status":
+            state = "on" if self.enabled else "off"
+            print(f"prestage: reloading before each cell is {state}")
+            for project in prestage.status():
+                last = project.get("last_build") or {}
+                print(
+                    f"  {project.get('root')} [{project.get('kind')}] {project.get('state')}, "
+                    f"generation {project.get('generation')}, last build ok={last.get('ok')}"
+                )
+        else:
+            print(f"prestage: unknown argument {command!r}; use %prestage on|off|status", file=sys.stderr)
+
+
+def load(ipython):
+    global _controller
+    if _controller is not None:
+        return
+    prestage.install()
+    _controller = NotebookReloader(ipython)
+    ipython.events.register("pre_run_cell", _controller.pre_run_cell)
+    ipython.register_magic_function(_controller.magic, magic_kind="line", magic_name="prestage")
+
+
+def unload(ipython):
+    global _controller
+    if _controller is None:
+        return
+    try:
+        ipython.events.unregister("pre_run_cell", _controller.pre_run_cell)
+    except ValueError:
+        pass
+    _controller = None
+    prestage.uninstall()
