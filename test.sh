@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every suite: Catch2 (ctest), pytest, vscode-ext.
+# Ends with each runner's own summary lines; exits non-zero if any suite failed.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")" && pwd)
+cd "$repo"
+./.ci/setup.sh || { echo "test.sh: set-up failed"; exit 1; }
+
+out=$repo/tests/output
+mkdir -p "$out"
+export PRESTAGE_SERVER=$repo/build/server/app/prestaged
+status=0
+summaries=()
+
+run_suite() {  # name, summary-line pattern, command...
+  local name=$1 pattern=$2; shift 2
+  echo "=== $name: $*"
+  "$@" 2>&1 | tee "$out/$name.log"
+  local rc=${PIPESTATUS[0]}
+  ((rc == 0)) || status=1
+  local line
+  line=$(grep -E "$pattern" "$out/$name.log" | tail -n 3 || true)
+  [ -n "$line" ] || line="$name: exited $rc with no summary line"
+  summaries+=("$line")
+}
+
+run_suite ctest 'tests passed|tests failed' ctest --test-dir build --output-on-failure -j2
+run_suite pytest '^=+ .*(passed|failed|error).* =+$' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration tests/pyclient
+if [ -x vscode-ext/test/run-all.sh ]; then
+  run_suite vscode-ext '^(ℹ (tests|pass|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
+fi
+
+echo "=== summary"
+printf '%s\n' "${summaries[@]}"
+exit $status
