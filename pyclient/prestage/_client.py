@@ -268,7 +268,7 @@ class PushChannel:
             status_line = head.split(b"\r\n", 1)[0].split()
             if len(status_line) < 2 or status_line[1] != b"101":
                 return
-            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").encode()).digest())
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
             if accept not in head:
                 return
             sock.settimeout(None)
