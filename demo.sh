@@ -21,7 +21,7 @@ trap '"$python" -m prestage stop >/dev/null 2>&1 || kill $daemon 2>/dev/null; wa
 for _ in $(seq 100); do [ -f "$PRESTAGE_STATE_DIR/server.json" ] && break; sleep 0.1; done
 
 "$python" - "$demo/work/cmake_pkg" <<'PY'
-import importlib, json, pathlib, sys, time, urllib.request
+import importlib, json, os, pathlib, sys, time, urllib.request
 import prestage
 
 root = pathlib.Path(sys.argv[1])
@@ -33,17 +33,24 @@ sys.path.insert(0, str(root / "src"))
 import cmake_pkg
 print(f"cmake_pkg.get_num() = {cmake_pkg.get_num()}")
 
+def generation():
+    return next(p["generation"] for p in prestage.status() if p["id"] == project["id"])
+
+before = generation()
 source = root / "src" / "core.cpp"
 source.write_text(source.read_text().replace("return 10;", "return 20;"))
 print(f"saved {source.name}: get_num now returns 20; prestaged rebuilds in the background ...")
-prestage.wait_idle(timeout=300)
+deadline = time.monotonic() + 300
+while generation() <= before and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(f"generation {generation()} staged")
 
 start = time.perf_counter()
 importlib.reload(cmake_pkg)
 elapsed_ms = (time.perf_counter() - start) * 1000
 print(f"importlib.reload(cmake_pkg) took {elapsed_ms:.1f} ms; cmake_pkg.get_num() = {cmake_pkg.get_num()}")
 
-info = json.loads((pathlib.Path(prestage.state_dir()) / "server.json").read_text())
+info = json.loads((pathlib.Path(os.environ["PRESTAGE_STATE_DIR"]) / "server.json").read_text())
 with urllib.request.urlopen(f"http://127.0.0.1:{info['port']}/health") as reply:
     print("GET /health ->", reply.read().decode())
 PY

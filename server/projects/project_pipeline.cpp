@@ -303,6 +303,7 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
       } else {
         record.ok = true;
         if (manifest) self->last_publish_ = Clock::now();
+        self->pybind11_helper(python);  // compiles it in the background, ready before the next reload
       }
       self->record_result(python.key, std::move(record), manifest ? &*manifest : nullptr);
       ++self->round_index_;
@@ -400,6 +401,13 @@ nlohmann::json ProjectPipeline::status() const {
   return {{"generation", generation()}, {"state", state()}, {"last_build", last_build_json()}, {"watch", watch}};
 }
 
+nlohmann::json ProjectPipeline::artifacts_json(const stage::Manifest& m) const {
+  fs::path gen = store_.generation_dir(m.python_key, m.generation);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : m.artifacts) out.push_back({{"module", a.module}, {"path", (gen / a.relpath).string()}, {"sha256", a.sha256}});
+  return out;
+}
+
 nlohmann::json ProjectPipeline::generations() const {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& key : store_.python_keys())
@@ -409,7 +417,7 @@ nlohmann::json ProjectPipeline::generations() const {
                      {"created_at", m.created_at},
                      {"duration_ms", m.duration_ms},
                      {"ok", true},
-                     {"artifacts", m.artifacts}});
+                     {"artifacts", artifacts_json(m)}});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a["generation"] > b["generation"]; });
   return out;
 }
@@ -458,9 +466,7 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
     return {nullptr, kNotBuilt, "no generation of " + info_.id + " yet for " + python + "; its first build has not finished",
             {{"project", info_.id}}};
   fs::path gen = store_.generation_dir(interp->key, latest->generation);
-  nlohmann::json artifacts = nlohmann::json::array();
-  for (const auto& a : latest->artifacts)
-    artifacts.push_back({{"module", a.module}, {"path", (gen / a.relpath).string()}, {"sha256", a.sha256}});
+  nlohmann::json artifacts = artifacts_json(*latest);
 
   nlohmann::json origin = nullptr, search = nullptr;
   for (const auto& a : latest->artifacts)
@@ -489,6 +495,7 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
                            {"submodule_search_locations", search},
                            {"path_entry", gen.string()},
                            {"artifacts", artifacts}};
+  if (auto helper = pybind11_helper(*interp)) result["pybind11_helper"] = helper->string();
   ResolveOutcome found;
   found.result = std::move(result);
   return found;
@@ -531,6 +538,16 @@ std::optional<stage::PackageLayout> ProjectPipeline::restage_layout(const build:
   layout.artifacts.clear();
   for (const auto& a : latest->artifacts) layout.artifacts.emplace_back(a.module, gen / a.relpath);
   return layout;
+}
+
+std::optional<fs::path> ProjectPipeline::pybind11_helper(const build::Interpreter& python) const {
+  fs::path include;
+  if (info_.kind == ProjectKind::cpp_file)
+    include = build::pybind11_include_dir();
+  else if (info_.kind == ProjectKind::cmake)
+    include = build::pybind11_include_from_cmake_cache(project_state_ / "work" / python.key / "build" / "CMakeCache.txt");
+  if (include.empty()) return std::nullopt;
+  return env_.pybind11_helpers.get(python, include);
 }
 
 void ProjectPipeline::pin(const std::string& client_id, std::set<std::uint64_t> generations) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "build/build.hpp"
+#include "build/pybind11_helper.hpp"
 #include "projects/build_slots.hpp"
 #include "projects/project.hpp"
 #include "stage/generation_store.hpp"
@@ -38,6 +39,7 @@ struct PipelineEnv {
   boost::asio::thread_pool& pool;
   build::InterpreterCache& interpreters;
   BuildSlots& slots;
+  build::Pybind11Helpers& pybind11_helpers;
   fs::path state_dir;
   std::function<void(std::string_view method, nlohmann::json params)> notify;
   std::size_t keep_generations = 5;
@@ -122,6 +124,9 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::set<std::uint64_t> pinned() const;
   std::optional<build::Interpreter> interpreter(const std::string& python, std::string* error = nullptr) const;
   nlohmann::json last_build_json() const;
+  nlohmann::json artifacts_json(const stage::Manifest& m) const;  // [{module, path, sha256}]
+  // The finder's pybind11 helper for this project's pybind11, when it uses pybind11 and it is built.
+  std::optional<fs::path> pybind11_helper(const build::Interpreter& python) const;
 
   PipelineEnv& env_;
   ProjectInfo info_;

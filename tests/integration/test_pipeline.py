@@ -315,3 +315,21 @@ def test_inotify_overflow_rescans_and_builds_the_newest_content(daemon, single_c
     assert entry["watch"]["overflows"] >= 1
     assert value_of(resolve(daemon, "single_cpp")["origin"], "single_cpp") == 60
     events.close()
+
+
+def test_pybind11_projects_get_a_helper_built_against_their_pybind11(daemon, single_cpp):
+    events = Events(daemon)
+    open_and_build(daemon, events, single_cpp)
+    deadline = time.monotonic() + BUILD_GUARD_S
+    helper = None
+    while helper is None and time.monotonic() < deadline:
+        helper = resolve(daemon, "single_cpp").get("pybind11_helper")
+        if helper is None:
+            time.sleep(0.5)
+    assert helper, "spec/resolve never offered the pybind11 helper"
+    code = ("import importlib.util\n"
+            f"spec = importlib.util.spec_from_file_location('_prestage_pybind11', {helper!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            "print(callable(m.release_module_types))\n")
+    assert subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True).stdout.strip() == "True"
+    events.close()

@@ -1,0 +1,40 @@
+#pragma once
+// The finder's pybind11 helper (pyclient/native/prestage_pybind11.cpp, embedded at build time),
+// compiled once per interpreter and pybind11 header set, so it shares the project's pybind11
+// internals. Runs on the daemon's io thread.
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "build/interpreter.hpp"
+#include "build/process_runner.hpp"
+
+namespace prestage::build {
+
+class Pybind11Helpers {
+ public:
+  Pybind11Helpers(boost::asio::io_context& io, fs::path cache_dir) : io_(io), cache_dir_(std::move(cache_dir)) {}
+
+  // The compiled helper when it is ready. Otherwise starts compiling it (once; a failure is
+  // logged and not retried until the daemon restarts) and returns nullopt.
+  std::optional<fs::path> get(const Interpreter& python, const fs::path& pybind11_include);
+
+ private:
+  struct Entry {
+    fs::path output;
+    bool ready = false;
+    bool failed = false;
+    std::shared_ptr<ProcessRun> run;
+  };
+  boost::asio::io_context& io_;
+  fs::path cache_dir_;
+  std::map<std::string, Entry> entries_;  // by key
+};
+
+// The pybind11 headers a configured CMake build uses: pybind11Config.cmake's own rule, the
+// package prefix three levels above `pybind11_DIR` from CMakeCache.txt. Empty when unknown.
+fs::path pybind11_include_from_cmake_cache(const fs::path& cmake_cache);
+}  // namespace prestage::build
