@@ -79,8 +79,15 @@ def wait_idle(daemon, project_id, timeout=BUILD_GUARD_S):
     raise AssertionError(f"{project_id} still busy after {timeout} s")
 
 
-def resolve(daemon, name):
-    return daemon.rpc("spec/resolve", {"name": name, "python": PYTHON, "wait": True})
+def resolve(daemon, name, guard=BUILD_GUARD_S):
+    """spec/resolve, waiting for running builds in slices shorter than the client's socket timeout."""
+    deadline = time.monotonic() + guard
+    while True:
+        try:
+            return daemon.rpc("spec/resolve", {"name": name, "python": PYTHON, "wait": 10})
+        except RpcError as e:
+            if e.code != -32002 or time.monotonic() > deadline:
+                raise
 
 
 def value_of(origin, name, attribute="get_num"):
