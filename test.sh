@@ -9,6 +9,7 @@ cd "$repo"
 out=$repo/tests/output
 mkdir -p "$out"
 export PRESTAGE_SERVER=$repo/build/server/app/prestaged
+export PRESTAGE_LOAD_REQUESTS=${PRESTAGE_LOAD_REQUESTS:-200}
 status=0
 summaries=()
 
@@ -25,10 +26,13 @@ run_suite() {  # name, summary-line pattern, command...
 }
 
 run_suite ctest 'tests passed|tests failed' ctest --test-dir build --output-on-failure -j2
-run_suite pytest '^=+ .*(passed|failed|error).* =+$' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration tests/pyclient
-if [ -x vscode-ext/test/run-all.sh ]; then
-  run_suite vscode-ext '^(ℹ (tests|pass|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
-fi
+# Two runs: each folder has its own conftest.py, imported as the module `conftest`.
+run_suite pytest-integration '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+run_suite pytest-pyclient '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/pyclient
+run_suite vscode-ext '^(ℹ (tests|pass|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
+# The same Catch2 and integration suites, built with ASan + UBSan (LeakSanitizer on).
+run_suite sanitize 'tests passed|tests failed|[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s|^sanitize: ' .ci/sanitize.sh
+run_suite fuzz '^fuzz: ' .ci/fuzz.sh "${PRESTAGE_FUZZ_SECONDS:-30}"
 
 echo "=== summary"
 printf '%s\n' "${summaries[@]}"
