@@ -132,6 +132,10 @@ void detect_cargo(ProjectInfo& info, const std::optional<toml::table>& cargo, co
 
   if (auto source = checked_string(pyproject, "tool.maturin.python-source", pyproject_file)) {
     fs::path dir = (info.root / *source).lexically_normal();
+    fs::path inside = dir.lexically_relative(info.root);
+    if (fs::path(*source).is_absolute() || inside.empty() || *inside.begin() == "..")
+      throw ProjectError(pyproject_file.string() + ": [tool.maturin] python-source \"" + *source + "\" points outside the project root " +
+                         info.root.string());
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
       throw ProjectError(pyproject_file.string() + ": [tool.maturin] python-source \"" + *source + "\" is not a directory under " + info.root.string());

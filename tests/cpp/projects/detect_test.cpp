@@ -56,6 +56,11 @@ TEST_CASE("cargo: bad profile, missing Cargo.toml under maturin, and a missing p
   CHECK_THROWS_WITH(detect_project(t.path), Catch::Contains("profile") && Catch::Contains("fast"));
   write(t.path / "pyproject.toml", "[build-system]\nbuild-backend = \"maturin\"\n[tool.maturin]\npython-source = \"nowhere\"\n");
   CHECK_THROWS_WITH(detect_project(t.path), Catch::Contains("python-source") && Catch::Contains("nowhere"));
+  for (const char* outside : {"../..", "/etc"}) {
+    write(t.path / "pyproject.toml",
+          std::string("[build-system]\nbuild-backend = \"maturin\"\n[tool.maturin]\npython-source = \"") + outside + "\"\n");
+    CHECK_THROWS_WITH(detect_project(t.path), Catch::Contains("outside the project root") && Catch::Contains(outside));
+  }
 }
 
 TEST_CASE("cmake: scikit-build-core pyproject with src/<pkg>") {
