@@ -34,6 +34,7 @@ ProjectPipeline::ProjectPipeline(PipelineEnv& env, ProjectInfo info, std::vector
       pythons_(std::move(pythons)),
       project_state_(env.state_dir / "projects" / info_.id),
       store_(project_state_),
+      work_(boost::asio::make_strand(env.pool)),
       settle_timer_(env.io) {}
 
 ProjectPipeline::~ProjectPipeline() = default;
@@ -148,7 +149,7 @@ void ProjectPipeline::run_round() {
   rescan_next_ = false;
   auto paths = std::move(pending_paths_);
   pending_paths_.clear();
-  net::post(env_.pool, [self = shared_from_this(), rescan, paths = std::move(paths)] {
+  net::post(work_, [self = shared_from_this(), rescan, paths = std::move(paths)] {
     watch::SourceTree::Delta delta;
     std::string hash;
     std::size_t files = 0;
@@ -279,7 +280,7 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
   draft.diagnostics = warnings;
   auto keep = env_.keep_generations;
   auto pins = pinned();
-  net::post(env_.pool, [self = shared_from_this(), python, layout = std::move(layout), draft = std::move(draft), keep,
+  net::post(work_, [self = shared_from_this(), python, layout = std::move(layout), draft = std::move(draft), keep,
                         pins = std::move(pins), warnings = std::move(warnings), duration_ms, log_tail = std::move(log_tail)]() mutable {
     std::optional<stage::Manifest> manifest;
     std::string error;
@@ -338,7 +339,7 @@ void ProjectPipeline::finish_round(bool completed) {
     unbuilt_ = false;
     round_python_only_ = false;
     if (!round_failed_) {
-      net::post(env_.pool, [self = shared_from_this()] {
+      net::post(work_, [self = shared_from_this()] {
         try {
           self->store_.save_sources(self->tree_->to_json());
         } catch (const std::exception& e) {

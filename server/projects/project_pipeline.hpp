@@ -11,6 +11,7 @@
 // their results back.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
@@ -133,7 +134,9 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::vector<std::string> pythons_;
   fs::path project_state_;
   stage::GenerationStore store_;
-  std::unique_ptr<watch::SourceTree> tree_;  // touched only by pool tasks, one at a time
+  // Pool work of this project (scans, staging, snapshots) runs in order, never two at once.
+  boost::asio::strand<boost::asio::thread_pool::executor_type> work_;
+  std::unique_ptr<watch::SourceTree> tree_;  // touched only on work_
   std::unique_ptr<watch::Watcher> watcher_;
   boost::asio::steady_timer settle_timer_;
   bool stopped_ = false;
