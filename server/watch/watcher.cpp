@@ -65,6 +65,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   std::map<fs::path, int> dir_to_wd;
   bool limit_hit = false;
   std::string limit_message;
+  std::string poll_reason;   // why the watcher polls
+  bool root_missing = false;  // poll mode: the watched directory is gone
   alignas(inotify_event) char buffer[64 * 1024];
 
   void start() {
@@ -296,16 +298,30 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     dir_to_wd.clear();
     watch_count = 0;
     error = why;
+    poll_reason = why;
     mode = Mode::poll;
     spdlog::warn("watch {}: {}", root.string(), why);
     arm_poll();
   }
 
+  // Polls: a rescan every interval while the watched directory exists; a vanished one is reported
+  // once (error names it) and checked for quietly until it reappears.
   void arm_poll() {
     timer.expires_after(options.poll_interval);
     timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec || self->mode != Mode::poll) return;
-      self->on_events({}, true);
+      std::error_code fec;
+      bool present = fs::is_directory(self->watch_dir, fec);
+      bool changed = present == self->root_missing;
+      self->root_missing = !present;
+      if (!present) {
+        self->error = "watched directory " + self->watch_dir.string() + " was deleted or moved; polling every " +
+                      describe_interval(self->options.poll_interval) + " for it to reappear";
+        if (changed) spdlog::warn("watch: {}", self->error);
+      } else {
+        self->error = self->poll_reason;
+      }
+      if (present || changed) self->on_events({}, true);
       if (self->mode == Mode::poll) self->arm_poll();
     });
   }
