@@ -304,7 +304,8 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
       } else {
         record.ok = true;
         if (manifest) self->last_publish_ = Clock::now();
-        self->pybind11_helper(python);  // compiles it in the background, ready before the next reload
+        self->pybind11_includes_.erase(python.key);  // a reconfigure may have changed the CMake cache
+        self->pybind11_helper(python);               // compiles it in the background, ready before the next reload
       }
       self->record_result(python.key, std::move(record), manifest ? &*manifest : nullptr);
       ++self->round_index_;
@@ -473,19 +474,14 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
   for (const auto& a : latest->artifacts)
     if (a.module == name) origin = (gen / a.relpath).string();
   if (origin.is_null()) {
-    fs::path rel;
-    for (std::size_t start = 0;;) {
-      auto dot = name.find('.', start);
-      rel /= name.substr(start, dot - start);
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
+    std::string rel = name;
+    std::replace(rel.begin(), rel.end(), '.', '/');
     std::error_code ec;
     if (fs::is_regular_file(gen / rel / "__init__.py", ec)) {
       origin = (gen / rel / "__init__.py").string();
       search = nlohmann::json::array({(gen / rel).string()});
-    } else if (fs::is_regular_file(gen / (rel.string() + ".py"), ec)) {
-      origin = (gen / (rel.string() + ".py")).string();
+    } else if (fs::is_regular_file(gen / (rel + ".py"), ec)) {
+      origin = (gen / (rel + ".py")).string();
     } else {
       return ResolveOutcome{};  // the project does not provide this submodule
     }
@@ -531,24 +527,26 @@ stage::PackageLayout ProjectPipeline::layout_for(const build::BuildOutput& outpu
 std::optional<stage::PackageLayout> ProjectPipeline::restage_layout(const build::Interpreter& python) const {
   auto latest = store_.latest(python.key);
   if (!latest) return std::nullopt;
-  build::BuildOutput previous;
+  // The package's Python files from the sources, the extensions (already under their final module
+  // names) from the newest generation.
+  auto layout = layout_for(build::BuildOutput{}, python);
   fs::path gen = store_.generation_dir(python.key, latest->generation);
-  for (const auto& a : latest->artifacts) previous.artifacts.push_back({a.module, gen / a.relpath});
-  auto layout = layout_for(previous, python);
-  // Artifacts already carry their final module names here.
-  layout.artifacts.clear();
   for (const auto& a : latest->artifacts) layout.artifacts.emplace_back(a.module, gen / a.relpath);
   return layout;
 }
 
 std::optional<fs::path> ProjectPipeline::pybind11_helper(const build::Interpreter& python) const {
-  fs::path include;
-  if (info_.kind == ProjectKind::cpp_file)
-    include = build::pybind11_include_dir();
-  else if (info_.kind == ProjectKind::cmake)
-    include = build::pybind11_include_from_cmake_cache(project_state_ / "work" / python.key / "build" / "CMakeCache.txt");
-  if (include.empty()) return std::nullopt;
-  return env_.pybind11_helpers.get(python, include);
+  auto it = pybind11_includes_.find(python.key);
+  if (it == pybind11_includes_.end()) {
+    fs::path include;
+    if (info_.kind == ProjectKind::cpp_file)
+      include = build::pybind11_include_dir();
+    else if (info_.kind == ProjectKind::cmake)
+      include = build::pybind11_include_from_cmake_cache(project_state_ / "work" / python.key / "build" / "CMakeCache.txt");
+    it = pybind11_includes_.emplace(python.key, std::move(include)).first;
+  }
+  if (it->second.empty()) return std::nullopt;
+  return env_.pybind11_helpers.get(python, it->second);
 }
 
 void ProjectPipeline::pin(const std::string& client_id, std::set<std::uint64_t> generations) {

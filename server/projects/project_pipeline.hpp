@@ -169,5 +169,8 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::string last_python_key_;
   std::vector<Waiter> waiters_;
   std::map<std::string, std::set<std::uint64_t>> pins_;  // client id -> generations
+  // python key -> the pybind11 headers the project builds against (empty: none); read once per build,
+  // not on every spec/resolve.
+  mutable std::map<std::string, fs::path> pybind11_includes_;
 };
 }  // namespace prestage::projects
