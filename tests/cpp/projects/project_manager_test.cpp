@@ -9,19 +9,19 @@
 using namespace prestage;
 using namespace prestage::projects;
 using test::TempDir;
-using test::write;
+using test::write_text;
 
 namespace {
 fs::path make_cargo_project(const fs::path& dir, const std::string& name) {
-  write(dir / "Cargo.toml", "[package]\nname = \"" + name + "\"\n[dependencies]\npyo3 = \"0.17\"\n");
+  write_text(dir / "Cargo.toml", "[package]\nname = \"" + name + "\"\n[dependencies]\npyo3 = \"0.17\"\n");
   return dir;
 }
 }  // namespace
 
 TEST_CASE("open is idempotent and collects interpreters") {
-  TempDir state, work;
-  auto root = make_cargo_project(work.path / "demo", "demo");
-  ProjectManager pm(state.path);
+  TempDir state("projects"), work("projects");
+  auto root = make_cargo_project(work.path() / "demo", "demo");
+  ProjectManager pm(state.path());
   int changes = 0;
   pm.set_on_changed([&] { ++changes; });
   const auto id = pm.open(root, "/usr/bin/python3").info.id;
@@ -35,9 +35,9 @@ TEST_CASE("open is idempotent and collects interpreters") {
 }
 
 TEST_CASE("list entries carry the protocol fields") {
-  TempDir state, work;
-  auto root = make_cargo_project(work.path / "demo", "demo");
-  ProjectManager pm(state.path);
+  TempDir state("projects"), work("projects");
+  auto root = make_cargo_project(work.path() / "demo", "demo");
+  ProjectManager pm(state.path());
   pm.open(root);
   auto list = pm.list();
   REQUIRE(list.size() == 1);
@@ -52,49 +52,49 @@ TEST_CASE("list entries carry the protocol fields") {
 }
 
 TEST_CASE("the registry persists across restarts, atomically and with mode 0600") {
-  TempDir state, work;
-  auto a = make_cargo_project(work.path / "a", "alpha");
-  auto b = make_cargo_project(work.path / "b", "beta");
+  TempDir state("projects"), work("projects");
+  auto a = make_cargo_project(work.path() / "a", "alpha");
+  auto b = make_cargo_project(work.path() / "b", "beta");
   nlohmann::json before;
   {
-    ProjectManager pm(state.path);
+    ProjectManager pm(state.path());
     pm.open(a, "/usr/bin/python3");
     pm.open(b);
     before = pm.list();
   }
-  CHECK((fs::status(state.path / "projects.json").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
-  ProjectManager reloaded(state.path);
+  CHECK((fs::status(state.path() / "projects.json").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  ProjectManager reloaded(state.path());
   CHECK(reloaded.list() == before);
 }
 
 TEST_CASE("close by id and by root, with errors naming what is unknown") {
-  TempDir state, work;
-  auto a = make_cargo_project(work.path / "a", "alpha");
-  auto b = make_cargo_project(work.path / "b", "beta");
-  ProjectManager pm(state.path);
+  TempDir state("projects"), work("projects");
+  auto a = make_cargo_project(work.path() / "a", "alpha");
+  auto b = make_cargo_project(work.path() / "b", "beta");
+  ProjectManager pm(state.path());
   int changes = 0;
   pm.set_on_changed([&] { ++changes; });
   const auto id_a = pm.open(a).info.id;
   const auto id_b = pm.open(b).info.id;
   CHECK(pm.close_by_id(id_a) == id_a);
-  CHECK(pm.close_by_root(work.path / "b" / ".") == id_b);
+  CHECK(pm.close_by_root(work.path() / "b" / ".") == id_b);
   CHECK(pm.count() == 0);
   CHECK(changes == 4);
   CHECK_THROWS_WITH(pm.close_by_id("ghost-123"), Catch::Contains("ghost-123"));
-  CHECK_THROWS_WITH(pm.close_by_root(work.path / "zzz"), Catch::Contains("zzz"));
-  CHECK(ProjectManager(state.path).count() == 0);
+  CHECK_THROWS_WITH(pm.close_by_root(work.path() / "zzz"), Catch::Contains("zzz"));
+  CHECK(ProjectManager(state.path()).count() == 0);
 }
 
 TEST_CASE("a project whose root vanished is kept with an error after a restart") {
-  TempDir state, work;
-  auto root = make_cargo_project(work.path / "gone", "gone");
+  TempDir state("projects"), work("projects");
+  auto root = make_cargo_project(work.path() / "gone", "gone");
   std::string id;
   {
-    ProjectManager pm(state.path);
+    ProjectManager pm(state.path());
     id = pm.open(root).info.id;
   }
   fs::remove_all(root);
-  ProjectManager pm(state.path);
+  ProjectManager pm(state.path());
   REQUIRE(pm.count() == 1);
   auto entry = pm.list()[0];
   CHECK(entry["id"] == id);
@@ -105,9 +105,9 @@ TEST_CASE("a project whose root vanished is kept with an error after a restart")
 }
 
 TEST_CASE("a corrupt registry is moved aside and the manager starts empty") {
-  TempDir state;
-  util::write_file_atomic(state.path / "projects.json", "{not json");
-  ProjectManager pm(state.path);
+  TempDir state("projects");
+  util::write_file_atomic(state.path() / "projects.json", "{not json");
+  ProjectManager pm(state.path());
   CHECK(pm.count() == 0);
-  CHECK(fs::exists(state.path / "projects.json.broken"));
+  CHECK(fs::exists(state.path() / "projects.json.broken"));
 }
