@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from schema_check import method_schema, validate  # noqa: E402
 from wsclient import WebSocket  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+PYTHON = "/usr/bin/python3"
 SERVER = pathlib.Path(os.environ.get("PRESTAGE_SERVER") or REPO / "build" / "server" / "app" / "prestaged")
 START_GUARD_S = 30.0   # failure guards only, never assertions about speed
 STOP_GUARD_S = 20.0
@@ -407,3 +410,19 @@ def projects_dir(tmp_path):
     path = tmp_path / "projects"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def single_cpp(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    source = work / "single_cpp.cpp"
+    shutil.copy(FIXTURES / "single" / "single_cpp.cpp", source)
+    return source
+
+
+@pytest.fixture
+def cmake_pkg(tmp_path):
+    root = tmp_path / "work" / "cmake_pkg"
+    shutil.copytree(FIXTURES / "cmake_pkg", root)
+    return root

@@ -10,25 +10,17 @@ import time
 
 import pytest
 
-from conftest import make_cargo_pyo3, make_cmake_pybind11
+from conftest import FIXTURES, PYTHON, make_cargo_pyo3, make_cmake_pybind11
 from fault_helpers import (check_generation_dir, check_resolved_spec, cpu_seconds, fill_filesystem, temp_entries,
                            tmpfs, visible_generations)
-from test_pipeline import FIXTURES, PYTHON, Events, finished, project_entry, resolve, save, value_of, wait_idle
+from pipeline_helpers import (Events, assert_restart_starts_no_build, finished, project_entry, resolve, save, value_of,
+                              wait_idle)
 
 GUARD_S = 300
 
 
 def open_project(daemon, root):
     return daemon.rpc("project/open", {"root": str(root), "python": PYTHON})["id"]
-
-
-@pytest.fixture
-def single_cpp(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    source = work / "single_cpp.cpp"
-    shutil.copy(FIXTURES / "single" / "single_cpp.cpp", source)
-    return source
 
 
 # ---------------------------------------------------------------- kill -9 while staging
@@ -83,13 +75,7 @@ def test_kill_9_during_staging_leaves_no_half_generation_and_restart_recovers(st
     assert daemon.stop() == 0
 
     # Nothing changed since: a restart starts no build at all.
-    daemon = start_daemon(state_dir=state)
-    events = Events(daemon)
-    wait_idle(daemon, project)
-    events.quiet_for(1.5)
-    assert events.count("build/started", project) == 0
-    assert resolve(daemon, "cmake_pkg")["generation"] == recovered["generation"]
-    events.close()
+    assert_restart_starts_no_build(start_daemon, state, project, "cmake_pkg", recovered["generation"], quiet_s=1.5)
 
 
 # ---------------------------------------------------------------- missing build tools

@@ -8,9 +8,9 @@ import shutil
 import threading
 import time
 
-from conftest import check_reply
+from conftest import FIXTURES, PYTHON, check_reply
 from fault_helpers import check_resolved_spec, fd_count, rss_kb
-from test_pipeline import FIXTURES, PYTHON, Events, finished, resolve, save, wait_idle
+from pipeline_helpers import Events, finished, resolve, save, wait_idle
 
 CLIENTS = int(os.environ.get("PRESTAGE_LOAD_CLIENTS", "100"))
 REQUESTS = int(os.environ.get("PRESTAGE_LOAD_REQUESTS", "1000"))

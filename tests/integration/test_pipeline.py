@@ -1,134 +1,13 @@
 """Watch -> build -> stage against the real daemon, g++, cmake and pybind11 (issue 3)."""
-import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
-import sys
 import time
 
-import pytest
-
-from conftest import RpcError
-from schema_check import notification_schema, validate
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures"
-PYTHON = "/usr/bin/python3"
-BUILD_GUARD_S = 300
-
-
-class Events:
-    """Collects the daemon's WebSocket notifications, each checked against its schema."""
-
-    def __init__(self, daemon):
-        self.ws = daemon.ws()
-        self.seen = []
-
-    def _pump(self, timeout):
-        try:
-            message = self.ws.recv_json(timeout=timeout)
-        except (TimeoutError, OSError):
-            return False
-        if "method" in message and "id" not in message:
-            validate(message, notification_schema(message["method"]))
-            self.seen.append(message)
-        return True
-
-    def wait_for(self, predicate, timeout=BUILD_GUARD_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in self.seen:
-                if predicate(m):
-                    return m
-            self._pump(min(1.0, max(0.05, deadline - time.monotonic())))
-        raise AssertionError(f"no matching notification within {timeout} s; saw {[m['method'] for m in self.seen]}")
-
-    def quiet_for(self, seconds):
-        """Drains notifications for `seconds`; returns those that arrived."""
-        before = len(self.seen)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self._pump(max(0.05, deadline - time.monotonic()))
-        return self.seen[before:]
-
-    def count(self, method, project):
-        return sum(1 for m in self.seen if m["method"] == method and m["params"]["project"] == project)
-
-    def close(self):
-        self.ws.close()
-
-
-def finished(project, ok=None):
-    return lambda m: (m["method"] == "build/finished" and m["params"]["project"] == project
-                      and (ok is None or m["params"]["ok"] == ok))
-
-
-def project_entry(daemon, project_id):
-    return next(p for p in daemon.rpc("project/list") if p["id"] == project_id)
-
-
-def wait_idle(daemon, project_id, timeout=BUILD_GUARD_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entry = project_entry(daemon, project_id)
-        if entry["state"] == "idle":
-            return entry
-        time.sleep(0.1)
-    raise AssertionError(f"{project_id} still busy after {timeout} s")
-
-
-def resolve(daemon, name, guard=BUILD_GUARD_S):
-    """spec/resolve, waiting for running builds in slices shorter than the client's socket timeout."""
-    deadline = time.monotonic() + guard
-    while True:
-        try:
-            return daemon.rpc("spec/resolve", {"name": name, "python": PYTHON, "wait": 10})
-        except RpcError as e:
-            if e.code != -32002 or time.monotonic() > deadline:
-                raise
-
-
-def value_of(origin, name, attribute="get_num"):
-    """Imports a staged extension in a fresh interpreter and calls `attribute`."""
-    code = ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location({name!r}, {str(origin)!r})\n"
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-            f"print(m.{attribute}())\n")
-    return int(subprocess.run([PYTHON, "-c", code], check=True, capture_output=True, text=True).stdout)
-
-
-def save(path, text):
-    pathlib.Path(path).write_text(text)
-
-
-def save_by_rename(path, text):
-    tmp = pathlib.Path(str(path) + ".swp~")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-@pytest.fixture
-def single_cpp(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    source = work / "single_cpp.cpp"
-    shutil.copy(FIXTURES / "single" / "single_cpp.cpp", source)
-    return source
-
-
-@pytest.fixture
-def cmake_pkg(tmp_path):
-    root = tmp_path / "work" / "cmake_pkg"
-    shutil.copytree(FIXTURES / "cmake_pkg", root)
-    return root
-
-
-def open_and_build(daemon, events, root):
-    opened = daemon.rpc("project/open", {"root": str(root), "python": PYTHON})
-    events.wait_for(finished(opened["id"], ok=True))
-    return opened["id"]
+from conftest import PYTHON
+from pipeline_helpers import (BUILD_GUARD_S, Events, assert_restart_starts_no_build, finished, open_and_build,
+                              project_entry, resolve, save, save_by_rename, value_of, wait_idle)
 
 
 def test_save_becomes_a_generation_without_any_client(daemon, single_cpp):
@@ -295,14 +174,8 @@ def test_kill_during_a_build_then_restart_recovers_without_needless_rebuilds(sta
     assert daemon.stop() == 0
 
     # Unchanged sources: a restart stages nothing and starts no build.
-    daemon = start_daemon(state_dir=state)
-    events = Events(daemon)
-    wait_idle(daemon, project)
-    events.quiet_for(1.0)
-    assert events.count("build/started", project) == 0
+    daemon = assert_restart_starts_no_build(start_daemon, state, project, "single_cpp", rebuilt["generation"])
     assert daemon.rpc("build/log", {"id": project})["ok"] is None
-    assert resolve(daemon, "single_cpp")["generation"] == rebuilt["generation"]
-    events.close()
 
 
 def test_inotify_overflow_rescans_and_builds_the_newest_content(daemon, single_cpp):
