@@ -107,6 +107,17 @@ def open_and_build(daemon, events, root):
     return opened["id"]
 
 
+def wait_all_idle(daemon, timeout=BUILD_GUARD_S):
+    """project/list once no project is settling, scanning or building."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = daemon.rpc("project/list")
+        if all(p["state"] == "idle" for p in listing):
+            return listing
+        time.sleep(0.1)
+    raise AssertionError(f"projects still busy after {timeout} s: {listing}")
+
+
 def assert_restart_starts_no_build(start_daemon, state_dir, project, name, generation, quiet_s=1.0):
     """Restarts on `state_dir` with unchanged sources: no build starts and `name` still resolves to `generation`.
     Returns the running daemon."""

@@ -4,6 +4,7 @@ import os
 import pytest
 
 from conftest import SAMPLE_PROJECTS, _write, make_cargo_pyo3, make_cpp_file, make_cmake_pybind11, make_rust_file
+from pipeline_helpers import wait_all_idle
 
 
 def list_by_id(daemon):
@@ -117,7 +118,7 @@ def _comparable(listing):
 def _open_three(daemon, projects_dir):
     for root in (make_cargo_pyo3(projects_dir)[0], make_cmake_pybind11(projects_dir)[0], make_rust_file(projects_dir)[0]):
         daemon.rpc("project/open", {"root": str(root)})
-    listing = daemon.rpc("project/list")
+    listing = wait_all_idle(daemon)  # "state" is transient while the first scan runs
     assert len(listing) == 3
     return listing
 
@@ -127,7 +128,7 @@ def test_registry_survives_a_clean_restart(start_daemon, projects_dir):
     listing = _open_three(first, projects_dir)
     assert first.stop() == 0
     second = start_daemon(state_dir=first.state_dir)
-    assert _comparable(second.rpc("project/list")) == _comparable(listing)
+    assert _comparable(wait_all_idle(second)) == _comparable(listing)
     assert second.health(token=True).json()["projects"] == 3
 
 
@@ -137,7 +138,7 @@ def test_registry_survives_kill_9(start_daemon, projects_dir):
     first.kill9()
     second = start_daemon(state_dir=first.state_dir)
     assert second.pid != first.pid
-    assert _comparable(second.rpc("project/list")) == _comparable(listing)
+    assert _comparable(wait_all_idle(second)) == _comparable(listing)
 
 
 def test_closed_project_stays_closed_after_restart(start_daemon, projects_dir):
