@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/process/args.hpp>
 #include <boost/process/async.hpp>
@@ -218,11 +219,13 @@ std::shared_ptr<ProcessRun> ProcessRun::start(boost::asio::io_context& io, const
   for (const auto& [key, value] : spec.extra_env) env[key] = value;
 
   // Holds `self` until the child is reaped. Runs on `io`; Boost.Process stored the raw
-  // wait status before calling it.
+  // wait status before calling it. Boost.Process 1.81 calls this while iterating its SIGCHLD
+  // receiver list, and on_exit may start the next process (which appends to that list), so
+  // finishing waits for a later turn of `io`.
   auto exit_handler = [self, raw](int, const std::error_code&) {
     raw->native_status = raw->child.native_exit_code();
     raw->exited = true;
-    raw->maybe_finish();
+    boost::asio::post(raw->io, [self, raw] { raw->maybe_finish(); });
   };
   try {
     raw->child = bp::child(bp::exe = spec.executable.string(), bp::args = spec.args,

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -550,4 +551,25 @@ TEST_CASE("ProcessRun reports exit codes and a missing executable") {
   CHECK(std::set<std::string>(lines.begin(), lines.end()) == std::set<std::string>{"1:out", "2:err"});
   CHECK_THROWS_WITH(ProcessRun::start(io, ProcessSpec{"/nonexistent/tool", {}, "/", {}}, {}, {}),
                     Catch::Contains("/nonexistent/tool"));
+}
+
+// Boost.Process 1.81 calls exit handlers while iterating its SIGCHLD receiver list, so a handler
+// that starts the next process (the next build step) must not run inside that call. Under ASan
+// this caught a heap-use-after-free; the children close their pipes first so their exit is what
+// finishes the run.
+TEST_CASE("an exit callback may start the next process while other children are running") {
+  boost::asio::io_context io;
+  constexpr int kChains = 4, kSteps = 8;
+  std::vector<int> finished(kChains, 0);
+  std::vector<std::shared_ptr<ProcessRun>> current(kChains);
+  std::function<void(int)> step = [&](int chain) {
+    current[chain] = ProcessRun::start(io, ProcessSpec{"/bin/sh", {"-c", "exec >&- 2>&-; sleep 0.05; exit 7"}, "/", {}},
+                                       {}, [&, chain](ProcessExit e) {
+                                         CHECK(e.exit_code == 7);
+                                         if (++finished[chain] < kSteps) step(chain);
+                                       });
+  };
+  for (int chain = 0; chain < kChains; ++chain) step(chain);
+  io.run_for(std::chrono::seconds(60));
+  CHECK(finished == std::vector<int>(kChains, kSteps));
 }
