@@ -30,16 +30,13 @@ run_suite ctest 'tests passed|tests failed' ctest --test-dir build --output-on-f
 run_suite pytest-integration '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 run_suite pytest-pyclient '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/pyclient
 run_suite vscode-ext '^(ℹ (tests|pass|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
-# The same Catch2 and integration suites built with ASan + UBSan, then a short fuzz run. They report
-# in the summary; they gate the exit status only with PRESTAGE_STRICT_HARDENING=1 until their first
-# complete CI run is green, and are skipped when the run is already long (CI stops at 90 minutes).
+# The same Catch2 and integration suites built with ASan + UBSan, then a short fuzz run. Skipped,
+# and said so in the summary, only when the run is already too long for CI's 90 minutes.
 if ((SECONDS < ${PRESTAGE_HARDENING_DEADLINE_S:-2700})); then
-  gate=$status
   budget=${PRESTAGE_TIME_BUDGET_S:-5000}  # whole test.sh stays under CI's 90 minutes
   run_suite sanitize 'tests passed|tests failed|[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s|^sanitize: ' \
     timeout $((budget - SECONDS)) .ci/sanitize.sh
   run_suite fuzz '^fuzz: ' timeout $((budget - SECONDS > 60 ? budget - SECONDS : 60)) .ci/fuzz.sh "${PRESTAGE_FUZZ_SECONDS:-30}"
-  [ "${PRESTAGE_STRICT_HARDENING:-0}" = 1 ] || status=$gate
 else
   summaries+=("sanitize, fuzz: skipped after ${SECONDS}s (run .ci/sanitize.sh and .ci/fuzz.sh on their own)")
 fi
