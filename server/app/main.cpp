@@ -73,7 +73,8 @@ int run_daemon(const app::Options& options) {
   build::InterpreterCache interpreters(state_dir / "interpreters.json");
   projects::BuildSlots build_slots(static_cast<std::size_t>(options.jobs));
   build::Pybind11Helpers pybind11_helpers(ioc, state_dir / "pybind11-helper");
-  projects::PipelineEnv pipeline_env{ioc, workers, interpreters, build_slots, pybind11_helpers, state_dir,
+  watch::WatchBackends watch_backends(ioc);  // one inotify instance for every project
+  projects::PipelineEnv pipeline_env{ioc, workers, interpreters, build_slots, pybind11_helpers, watch_backends, state_dir,
                                      [&notifier](std::string_view method, nlohmann::json params) { notifier.broadcast(method, params); }};
   rpc::Dispatcher dispatcher;
   rpc::Services* services_ptr = nullptr;

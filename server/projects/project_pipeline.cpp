@@ -52,7 +52,7 @@ void ProjectPipeline::start() {
   if (!tree_) tree_ = std::make_unique<watch::SourceTree>(info_.root, ignored);
   std::weak_ptr<ProjectPipeline> weak = weak_from_this();
   watcher_ = std::make_unique<watch::Watcher>(
-      env_.io, info_.root,
+      env_.watch_backends, info_.root,
       [weak](std::vector<fs::path> paths, bool rescan) {
         if (auto self = weak.lock()) self->paths_changed(std::move(paths), rescan);
       },

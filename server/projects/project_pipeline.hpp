@@ -41,6 +41,7 @@ struct PipelineEnv {
   build::InterpreterCache& interpreters;
   BuildSlots& slots;
   build::Pybind11Helpers& pybind11_helpers;
+  watch::WatchBackends& watch_backends;  // the daemon's one inotify instance and poll scheduler
   fs::path state_dir;
   std::function<void(std::string_view method, nlohmann::json params)> notify;
   std::size_t keep_generations = 5;

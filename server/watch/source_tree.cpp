@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <ctime>
-#include <optional>
-#include <set>
+#include <iterator>
 #include <stdexcept>
 #include <system_error>
 
@@ -25,10 +27,48 @@ std::int64_t now_ns() {
 }
 }  // namespace
 
-// Remembers the hash each touched relpath had before an operation, to build a deduplicated delta.
+// One operation (rescan/refresh): the digests touched entries had before it, and the entries it added
+// (kept apart and merged in once, so that adding many files is not quadratic).
 struct SourceTree::Change {
-  std::map<std::string, std::optional<std::string>> before;
+  std::vector<std::pair<std::string, Digest>> before;
+  std::vector<Entry> staged;
+  std::size_t hashed = 0;
 };
+
+namespace {
+constexpr std::size_t trim_after_hashing = 1000;  // files hashed in one operation before memory is handed back
+
+std::string to_hex(const std::array<std::uint8_t, 32>& digest) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(64, '0');
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    out[2 * i] = digits[digest[i] >> 4];
+    out[2 * i + 1] = digits[digest[i] & 0xf];
+  }
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool from_hex(std::string_view hex, std::array<std::uint8_t, 32>& digest) {
+  if (hex.size() != 64) return false;
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    digest[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool is_under_rel(std::string_view key, std::string_view rel) {
+  return rel.empty() || (key.substr(0, rel.size()) == rel && (key.size() == rel.size() || key[rel.size()] == '/'));
+}
+}  // namespace
 
 bool SourceTree::Delta::empty() const { return changed.empty() && added.empty() && removed.empty(); }
 
@@ -58,7 +98,7 @@ std::string SourceTree::relpath(const fs::path& abs) const {
   return rel == "." ? std::string() : rel;
 }
 
-fs::path SourceTree::absolute_of(const std::string& rel) const { return single_file_ ? root_ : root_ / rel; }
+fs::path SourceTree::absolute_of(std::string_view rel) const { return single_file_ ? root_ : root_ / rel; }
 
 bool SourceTree::tracked_candidate(const fs::path& abs) const {
   if (single_file_) return abs == root_;
@@ -72,60 +112,140 @@ bool SourceTree::tracked_candidate(const fs::path& abs) const {
   return true;
 }
 
-void SourceTree::note(Change& change, const std::string& rel) const {
-  if (change.before.count(rel)) return;
-  auto it = files_.find(rel);
-  change.before[rel] = it == files_.end() ? std::nullopt : std::optional<std::string>(it->second.sha256);
+std::size_t SourceTree::lower_bound(std::string_view rel) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), rel, [this](const Entry& e, std::string_view key) { return name_of(e) < key; });
+  return static_cast<std::size_t>(it - entries_.begin());
 }
 
-SourceTree::Delta SourceTree::finish(const Change& change) const {
-  Delta delta;
-  for (const auto& [rel, before] : change.before) {
-    auto it = files_.find(rel);
-    fs::path abs = absolute_of(rel);
-    if (!before && it != files_.end()) delta.added.push_back(abs);
-    else if (before && it == files_.end()) delta.removed.push_back(abs);
-    else if (before && it != files_.end() && *before != it->second.sha256) delta.changed.push_back(abs);
+std::size_t SourceTree::find(std::string_view rel) const {
+  std::size_t i = lower_bound(rel);
+  return i < entries_.size() && name_of(entries_[i]) == rel ? i : npos;
+}
+
+void SourceTree::note(Change& change, Entry& entry) const {
+  if (entry.fresh || entry.noted) return;  // added by this operation, or already remembered
+  entry.noted = 1;
+  change.before.emplace_back(std::string(name_of(entry)), entry.sha256);
+}
+
+void SourceTree::merge_staged(Change& change) {
+  auto& staged = change.staged;
+  if (staged.empty()) return;
+  auto by_name = [this](const Entry& a, const Entry& b) { return name_of(a) < name_of(b); };
+  std::stable_sort(staged.begin(), staged.end(), by_name);
+  // The same new file staged twice in one operation: keep the newest.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < staged.size(); ++i) {
+    if (i + 1 < staged.size() && name_of(staged[i]) == name_of(staged[i + 1])) {
+      dead_name_bytes_ += staged[i].name_size;
+      --live_;
+      continue;
+    }
+    staged[kept++] = staged[i];
   }
+  staged.resize(kept);
+  std::vector<Entry> merged;
+  merged.reserve(entries_.size() + staged.size());
+  std::merge(entries_.begin(), entries_.end(), staged.begin(), staged.end(), std::back_inserter(merged), by_name);
+  entries_.swap(merged);
+  staged.clear();
+  staged.shrink_to_fit();
+}
+
+SourceTree::Delta SourceTree::finish(Change& change) {
+  merge_staged(change);
+  Delta delta;
+  for (const auto& [rel, digest] : change.before) {
+    std::size_t i = find(rel);
+    if (i == npos || entries_[i].dead) delta.removed.push_back(absolute_of(rel));
+    else if (entries_[i].sha256 != digest) delta.changed.push_back(absolute_of(rel));
+  }
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    Entry e = entries_[i];
+    if (e.dead) continue;
+    if (e.fresh) delta.added.push_back(absolute_of(name_of(e)));
+    e.fresh = e.noted = 0;
+    entries_[kept++] = e;
+  }
+  entries_.resize(kept);
+  if (dead_name_bytes_ > 4096 && dead_name_bytes_ > names_.size() / 2) compact_names();
+  // A big scan grows the containers by doubling: give the slack back.
+  if (entries_.capacity() > entries_.size() + entries_.size() / 4 + 64) entries_.shrink_to_fit();
+  if (names_.capacity() > names_.size() + names_.size() / 4 + 4096) names_.shrink_to_fit();
+  if (change.hashed >= trim_after_hashing) ::malloc_trim(0);  // hashing on the worker pool leaves freed arenas behind
+  for (auto* v : {&delta.changed, &delta.added, &delta.removed}) std::sort(v->begin(), v->end());
   return delta;
 }
 
-void SourceTree::update_file(const fs::path& abs, Scan how, Change& change, std::set<std::string>* seen) {
+void SourceTree::compact_names() {
+  std::string names;
+  names.reserve(names_.size() - dead_name_bytes_);
+  for (auto& e : entries_) {
+    std::uint32_t offset = static_cast<std::uint32_t>(names.size());
+    names.append(name_of(e));
+    e.name_offset = offset;
+  }
+  names_.swap(names);
+  dead_name_bytes_ = 0;
+}
+
+void SourceTree::update_file(const fs::path& abs, Scan how, Change& change) {
   std::string rel = relpath(abs);
   struct stat st {};
   if (::stat(abs.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    remove_under(rel, change, nullptr);
+    remove_under(rel, change, false);
     return;
   }
-  if (seen) seen->insert(rel);
   std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  auto it = files_.find(rel);
-  if (how == Scan::trust_stat && it != files_.end() && !it->second.racy && it->second.size == static_cast<std::uintmax_t>(st.st_size) &&
-      it->second.mtime_ns == mtime && it->second.inode == st.st_ino)
-    return;
-  std::string digest;
+  std::size_t i = find(rel);
+  if (i != npos && !entries_[i].dead) {
+    Entry& e = entries_[i];
+    e.seen = 1;
+    if (how == Scan::trust_stat && !e.racy && e.size == static_cast<std::uint64_t>(st.st_size) && e.mtime_ns == mtime &&
+        e.inode == st.st_ino)
+      return;
+  }
+  Digest digest{};
   try {
-    digest = util::sha256_file(abs);
+    from_hex(util::sha256_file(abs), digest);
   } catch (const std::system_error& e) {
     std::error_code ec;
-    if (!fs::exists(abs, ec)) {
-      remove_under(rel, change, nullptr);
-      if (seen) seen->erase(rel);
-    } else {
-      spdlog::warn("source tree: {}", e.what());
-    }
+    if (!fs::exists(abs, ec)) remove_under(rel, change, false);
+    else spdlog::warn("source tree: {}", e.what());
     return;
   }
-  note(change, rel);
-  Entry& entry = files_[rel];
-  entry.size = static_cast<std::uintmax_t>(st.st_size);
-  entry.mtime_ns = mtime;
-  entry.inode = st.st_ino;
-  entry.sha256 = std::move(digest);
-  entry.racy = now_ns() - mtime < racy_window_ns;
+  ++change.hashed;
+  Entry fresh_entry;
+  Entry* e = nullptr;
+  i = find(rel);  // remove_under may have merged staged entries meanwhile
+  if (i != npos) {
+    e = &entries_[i];
+    if (e->dead) {  // removed earlier in this operation, back now
+      e->dead = 0;
+      dead_name_bytes_ -= e->name_size;
+      ++live_;
+    } else if (e->sha256 != digest) {
+      note(change, *e);
+    }
+  } else {
+    e = &fresh_entry;
+    e->name_offset = static_cast<std::uint32_t>(names_.size());
+    e->name_size = static_cast<std::uint32_t>(rel.size());
+    e->fresh = 1;
+    names_ += rel;
+    ++live_;
+  }
+  e->seen = 1;
+  e->size = static_cast<std::uint64_t>(st.st_size);
+  e->mtime_ns = mtime;
+  e->inode = st.st_ino;
+  e->sha256 = digest;
+  e->racy = now_ns() - mtime < racy_window_ns;
+  if (e == &fresh_entry) change.staged.push_back(fresh_entry);
 }
 
-bool SourceTree::walk(const fs::path& dir, Scan how, Change& change, std::set<std::string>& seen) {
+bool SourceTree::walk(const fs::path& dir, Scan how, Change& change) {
   std::error_code ec;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
   if (ec) return false;
@@ -143,46 +263,51 @@ bool SourceTree::walk(const fs::path& dir, Scan how, Change& change, std::set<st
       continue;
     }
     if (is_ignored_file(name) || !it->is_regular_file(sec)) continue;
-    update_file(path, how, change, &seen);
+    update_file(path, how, change);
   }
   return true;
 }
 
-void SourceTree::remove_under(const std::string& rel, Change& change, const std::set<std::string>* keep) {
-  auto begin = rel.empty() ? files_.begin() : files_.lower_bound(rel);
-  for (auto it = begin; it != files_.end();) {
-    const std::string& key = it->first;
-    bool under = rel.empty() || key == rel || (key.size() > rel.size() && key.compare(0, rel.size(), rel) == 0 && key[rel.size()] == '/');
-    if (!under) {
-      // Keys under rel sort between "rel" and "rel0" ('/' + 1); stop once past that range.
-      if (key.compare(0, rel.size(), rel) != 0 || (key.size() > rel.size() && key[rel.size()] > '/')) break;
-      ++it;
-      continue;
-    }
-    if (keep && keep->count(key)) {
-      ++it;
-      continue;
-    }
-    note(change, key);
-    it = files_.erase(it);
+void SourceTree::mark_unseen_under(std::string_view rel) {
+  for (std::size_t i = rel.empty() ? 0 : lower_bound(rel); i < entries_.size(); ++i) {
+    auto key = name_of(entries_[i]);
+    if (key.substr(0, rel.size()) != rel) break;  // keys under rel are contiguous among those starting with it
+    if (is_under_rel(key, rel)) entries_[i].seen = 0;
+  }
+}
+
+void SourceTree::remove_under(const std::string& rel, Change& change, bool only_unseen) {
+  merge_staged(change);
+  for (std::size_t i = rel.empty() ? 0 : lower_bound(rel); i < entries_.size(); ++i) {
+    Entry& e = entries_[i];
+    auto key = name_of(e);
+    if (key.substr(0, rel.size()) != rel) break;
+    if (!is_under_rel(key, rel) || e.dead || (only_unseen && e.seen)) continue;
+    note(change, e);
+    e.dead = 1;
+    dead_name_bytes_ += e.name_size;
+    --live_;
   }
 }
 
 SourceTree::Delta SourceTree::rescan() {
   Change change;
-  std::set<std::string> seen;
   if (single_file_) {
-    update_file(root_, Scan::trust_stat, change, &seen);
+    update_file(root_, Scan::trust_stat, change);
     return finish(change);
   }
-  if (walk(root_, Scan::trust_stat, change, seen)) remove_under("", change, &seen);
+  mark_unseen_under("");
+  if (walk(root_, Scan::trust_stat, change)) remove_under("", change, true);
   return finish(change);
 }
 
 SourceTree::Delta SourceTree::refresh(const std::vector<fs::path>& paths) {
   Change change;
-  std::set<fs::path> unique;
-  for (const auto& p : paths) unique.insert(normalize(p));
+  std::vector<fs::path> unique;
+  unique.reserve(paths.size());
+  for (const auto& p : paths) unique.push_back(normalize(p));
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
   for (const auto& abs : unique) {
     if (!tracked_candidate(abs)) continue;
     std::error_code ec;
@@ -190,13 +315,14 @@ SourceTree::Delta SourceTree::refresh(const std::vector<fs::path>& paths) {
     std::string rel = relpath(abs);
     if (!single_file_ && fs::is_directory(status)) {
       if (abs != root_ && is_ignored_dir(abs.filename().string())) continue;
-      std::set<std::string> seen;
-      if (walk(abs, Scan::trust_stat, change, seen)) remove_under(rel, change, &seen);
+      merge_staged(change);
+      mark_unseen_under(rel);
+      if (walk(abs, Scan::trust_stat, change)) remove_under(rel, change, true);
     } else if (fs::is_regular_file(status)) {
       if (!single_file_ && is_ignored_file(abs.filename().string())) continue;
-      update_file(abs, Scan::always_hash, change, nullptr);
+      update_file(abs, Scan::always_hash, change);
     } else {
-      remove_under(rel, change, nullptr);
+      remove_under(rel, change, false);
     }
   }
   return finish(change);
@@ -204,44 +330,71 @@ SourceTree::Delta SourceTree::refresh(const std::vector<fs::path>& paths) {
 
 std::string SourceTree::combined_hash() const {
   util::Sha256 h;
-  for (const auto& [rel, entry] : files_) {
-    h.update(rel);
+  for (const auto& e : entries_) {
+    h.update(name_of(e));
     h.update(std::string_view("\0", 1));
-    h.update(entry.sha256);
+    h.update(to_hex(e.sha256));
     h.update("\n");
   }
   return h.hex_digest();
 }
 
-std::size_t SourceTree::file_count() const { return files_.size(); }
+std::size_t SourceTree::file_count() const { return live_; }
 
 nlohmann::json SourceTree::to_json() const {
-  nlohmann::json files = nlohmann::json::object();
-  for (const auto& [rel, e] : files_)
-    files[rel] = {{"size", e.size}, {"mtime_ns", e.mtime_ns}, {"inode", e.inode}, {"sha256", e.sha256}, {"racy", e.racy}};
-  return {{"format", 1},           {"root", root_.string()},         {"single_file", single_file_},
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& e : entries_)
+    files.push_back(nlohmann::json::array({name_of(e), e.size, e.mtime_ns, e.inode, to_hex(e.sha256), static_cast<bool>(e.racy)}));
+  return {{"format", 2},           {"root", root_.string()},         {"single_file", single_file_},
           {"combined_hash", combined_hash()}, {"files", std::move(files)}};
 }
 
 SourceTree SourceTree::from_json(fs::path root, const nlohmann::json& snapshot, std::vector<fs::path> ignored_paths) {
   SourceTree tree(std::move(root), std::move(ignored_paths));
-  if (!snapshot.is_object() || snapshot.value("format", 0) != 1 || !snapshot.contains("files") || !snapshot["files"].is_object())
-    throw std::invalid_argument("source snapshot: expected an object with format 1 and a \"files\" object");
+  int format = snapshot.is_object() ? snapshot.value("format", 0) : 0;
+  bool valid = snapshot.is_object() && snapshot.contains("files") &&
+               ((format == 1 && snapshot["files"].is_object()) || (format == 2 && snapshot["files"].is_array()));
+  if (!valid) throw std::invalid_argument("source snapshot: expected an object with format 1 (\"files\" object) or 2 (\"files\" array)");
   // A root that vanished while the daemon was down keeps the kind it had.
   if (auto kind = snapshot.find("single_file"); kind != snapshot.end() && kind->is_boolean()) tree.single_file_ = kind->get<bool>();
-  for (const auto& [rel, value] : snapshot["files"].items()) {
-    try {
-      Entry e;
-      e.size = value.at("size").get<std::uintmax_t>();
-      e.mtime_ns = value.at("mtime_ns").get<std::int64_t>();
-      e.inode = value.at("inode").get<std::uint64_t>();
-      e.sha256 = value.at("sha256").get<std::string>();
-      e.racy = value.value("racy", true);
-      tree.files_[rel] = std::move(e);
-    } catch (const nlohmann::json::exception& ex) {
-      throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\": " + ex.what());
+  auto add = [&tree](const std::string& rel, std::uint64_t size, std::int64_t mtime, std::uint64_t inode, const std::string& hex, bool racy) {
+    Entry e;
+    if (!from_hex(hex, e.sha256)) throw std::invalid_argument("source snapshot: bad sha256 for \"" + rel + "\"");
+    e.name_offset = static_cast<std::uint32_t>(tree.names_.size());
+    e.name_size = static_cast<std::uint32_t>(rel.size());
+    e.size = size;
+    e.mtime_ns = mtime;
+    e.inode = inode;
+    e.racy = racy;
+    tree.names_ += rel;
+    tree.entries_.push_back(e);
+  };
+  if (format == 1) {
+    for (const auto& [rel, value] : snapshot["files"].items()) {
+      try {
+        add(rel, value.at("size").get<std::uint64_t>(), value.at("mtime_ns").get<std::int64_t>(), value.at("inode").get<std::uint64_t>(),
+            value.at("sha256").get<std::string>(), value.value("racy", true));
+      } catch (const nlohmann::json::exception& ex) {
+        throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\": " + ex.what());
+      }
+    }
+  } else {
+    for (const auto& value : snapshot["files"]) {
+      std::string rel = value.is_array() && !value.empty() && value[0].is_string() ? value[0].get<std::string>() : std::string("?");
+      try {
+        if (!value.is_array() || value.size() != 6) throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\"");
+        add(rel, value[1].get<std::uint64_t>(), value[2].get<std::int64_t>(), value[3].get<std::uint64_t>(), value[4].get<std::string>(),
+            value[5].get<bool>());
+      } catch (const nlohmann::json::exception& ex) {
+        throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\": " + ex.what());
+      }
     }
   }
+  std::sort(tree.entries_.begin(), tree.entries_.end(), [&tree](const Entry& a, const Entry& b) { return tree.name_of(a) < tree.name_of(b); });
+  auto same = [&tree](const Entry& a, const Entry& b) { return tree.name_of(a) == tree.name_of(b); };
+  tree.entries_.erase(std::unique(tree.entries_.begin(), tree.entries_.end(), same), tree.entries_.end());
+  tree.live_ = tree.entries_.size();
+  tree.compact_names();
   return tree;
 }
 }  // namespace prestage::watch

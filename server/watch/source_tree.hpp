@@ -1,11 +1,11 @@
 #pragma once
 // Content-hash snapshot of a project's source files: decides "did anything really change?".
+#include <array>
 #include <cstdint>
 #include <filesystem>
-#include <map>
-#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace prestage::watch {
@@ -41,32 +41,52 @@ class SourceTree {
 
   // Persisted so that a restart can tell "unchanged since the last generation" without rebuilding:
   // from_json(...) then rescan() gives an empty delta when nothing changed while the daemon was down.
+  // Writes format 2 (one array per file); reads formats 1 and 2.
   nlohmann::json to_json() const;
   static SourceTree from_json(fs::path root, const nlohmann::json& snapshot, std::vector<fs::path> ignored_paths = {});
 
  private:
+  using Digest = std::array<std::uint8_t, 32>;
+  // 64 bytes; the relpath lives in names_ (no allocation per file).
   struct Entry {
-    std::uintmax_t size = 0;
+    std::uint32_t name_offset = 0;
+    std::uint32_t name_size : 27 = 0;
+    std::uint32_t racy : 1 = 0;   // mtime too close to the scan: same-tick rewrites could hide, so rehash next time
+    std::uint32_t dead : 1 = 0;   // removed during the current operation (compacted at its end)
+    std::uint32_t seen : 1 = 0;   // visited by the current walk
+    std::uint32_t fresh : 1 = 0;  // added by the current operation
+    std::uint32_t noted : 1 = 0;  // its digest before the current operation is in Change::before
+    std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
     std::uint64_t inode = 0;
-    std::string sha256;
-    bool racy = false;  // mtime too close to the scan: same-tick rewrites could hide, so rehash next time
+    Digest sha256{};
   };
+  static_assert(sizeof(Entry) == 64);
   enum class Scan { trust_stat, always_hash };
   struct Change;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
+  std::string_view name_of(const Entry& e) const { return {names_.data() + e.name_offset, e.name_size}; }
+  std::size_t find(std::string_view rel) const;  // index in entries_ (live or dead), or npos
+  std::size_t lower_bound(std::string_view rel) const;
   bool tracked_candidate(const fs::path& abs) const;  // inside root, not ignored
   std::string relpath(const fs::path& abs) const;
-  fs::path absolute_of(const std::string& rel) const;
-  void note(Change& change, const std::string& rel) const;
-  Delta finish(const Change& change) const;
-  void update_file(const fs::path& abs, Scan how, Change& change, std::set<std::string>* seen);
-  bool walk(const fs::path& dir, Scan how, Change& change, std::set<std::string>& seen);
-  void remove_under(const std::string& rel, Change& change, const std::set<std::string>* keep);
+  fs::path absolute_of(std::string_view rel) const;
+  void note(Change& change, Entry& entry) const;
+  void merge_staged(Change& change);
+  Delta finish(Change& change);
+  void update_file(const fs::path& abs, Scan how, Change& change);
+  bool walk(const fs::path& dir, Scan how, Change& change);
+  void mark_unseen_under(std::string_view rel);
+  void remove_under(const std::string& rel, Change& change, bool only_unseen);
+  void compact_names();
 
   fs::path root_;
   std::vector<fs::path> ignored_paths_;
   bool single_file_ = false;
-  std::map<std::string, Entry> files_;  // relpath (generic form) -> entry
+  std::vector<Entry> entries_;  // sorted by relpath (generic form)
+  std::string names_;           // every entry's relpath, back to back
+  std::size_t dead_name_bytes_ = 0;
+  std::size_t live_ = 0;
 };
 }  // namespace prestage::watch

@@ -1,6 +1,7 @@
 #pragma once
-// Recursive inotify watcher on an Asio stream_descriptor, with a polling fallback.
-#include <atomic>
+// One project's watch: a small facade over the daemon's shared backends (inotify_backend.hpp,
+// poll_backend.hpp). It watches with the shared inotify instance, falls back to polling when inotify
+// cannot watch the project, and rechecks a lost root until it reappears.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -13,9 +14,20 @@
 
 namespace prestage::watch {
 namespace fs = std::filesystem;
+class InotifyBackend;
+class PollBackend;
+
+// Created once per daemon and shared by every project's Watcher: one inotify instance whatever the
+// number of projects, one poll scheduler.
+struct WatchBackends {
+  explicit WatchBackends(boost::asio::io_context& io);
+  boost::asio::io_context& io;
+  std::shared_ptr<InotifyBackend> inotify;
+  std::shared_ptr<PollBackend> poll;
+};
 
 struct WatcherOptions {
-  std::chrono::milliseconds poll_interval{2000};  // poll-mode rescan period; also how often a lost root is re-checked
+  std::chrono::milliseconds poll_interval{2000};  // poll-mode round period; also how often a lost root is re-checked
   std::size_t max_watches = 0;                    // 0: only the kernel's limit; else fall back to polling past this many dirs
 };
 
@@ -24,21 +36,21 @@ struct WatcherOptions {
 class Watcher {
  public:
   using EventsFn = std::function<void(std::vector<fs::path> paths, bool rescan_needed)>;
-  Watcher(boost::asio::io_context& io, fs::path root, EventsFn on_events, std::vector<fs::path> ignored_paths = {},
+  Watcher(WatchBackends& backends, fs::path root, EventsFn on_events, std::vector<fs::path> ignored_paths = {},
           WatcherOptions options = {});
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
-  // Never throws for ENOSPC/EMFILE: switches to mode "poll" with error() set, and calls on_events({}, true)
-  // every poll interval.
+  // Never throws for ENOSPC/EMFILE: switches to mode "poll" with error() set. Polling reports the paths
+  // whose (size, mtime, inode) changed, appeared or vanished.
   void start();
   void stop();  // no callback runs after stop() returns
 
   std::string_view mode() const;     // "inotify" | "poll" | "stopped"
   std::uint64_t overflows() const;   // IN_Q_OVERFLOW count
   const std::string& error() const;  // empty, or why the watcher polls / lost its root
-  std::size_t watched_dirs() const;
+  std::size_t watched_dirs() const;  // inotify watches this project holds
 
   struct Impl;
 

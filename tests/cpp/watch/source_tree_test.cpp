@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "temp_dir.hpp"
+#include "util/sha256.hpp"
 #include "watch/ignore.hpp"
 #include "watch/source_tree.hpp"
 
@@ -203,4 +204,81 @@ TEST_CASE("a persisted snapshot lets a restart see 'unchanged' without rehashing
   CHECK_THROWS_AS(SourceTree::from_json(dir.path(), nlohmann::json::array()), std::invalid_argument);
   CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), {{"format", 1}, {"files", {{"a.py", {{"size", "big"}}}}}}),
                     Catch::Contains("a.py"));
+}
+
+TEST_CASE("a format 1 snapshot (hex digests in objects, as older daemons wrote) still loads as unchanged") {
+  TempDir dir("persist-v1");
+  write_text(dir / "src/lib.rs", "fn a() {}");
+  write_text(dir / "pkg/__init__.py", "");
+  SourceTree tree(dir.path());
+  tree.rescan();
+  auto current = tree.to_json();
+  CHECK(current["format"] == 2);
+  nlohmann::json files = nlohmann::json::object();
+  for (const auto& f : current["files"])
+    files[f[0].get<std::string>()] = {{"size", f[1]}, {"mtime_ns", f[2]}, {"inode", f[3]}, {"sha256", f[4]}, {"racy", f[5]}};
+  nlohmann::json old = {{"format", 1}, {"root", dir.path().string()}, {"single_file", false}, {"combined_hash", current["combined_hash"]},
+                        {"files", files}};
+  auto restored = SourceTree::from_json(dir.path(), old);
+  CHECK(restored.file_count() == 2);
+  CHECK(restored.combined_hash() == current["combined_hash"].get<std::string>());
+  CHECK(restored.rescan().empty());
+
+  old["files"]["src/lib.rs"]["sha256"] = "zz";
+  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), old), Catch::Contains("src/lib.rs"));
+  nlohmann::json short_entry = {{"format", 2}, {"files", nlohmann::json::array({nlohmann::json::array({"a.py", 1})})}};
+  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), short_entry), Catch::Contains("a.py"));
+  CHECK_THROWS_AS(SourceTree::from_json(dir.path(), {{"format", 3}, {"files", nlohmann::json::array()}}), std::invalid_argument);
+}
+
+TEST_CASE("combined_hash is sha256 over (relpath, NUL, hex digest, newline) in path order") {
+  TempDir dir("combined");
+  write_text(dir / "b.py", "b");
+  write_text(dir / "a/x.rs", "x");
+  write_text(dir / "a-b.py", "ab");  // '-' sorts before '/'
+  SourceTree tree(dir.path());
+  tree.rescan();
+  prestage::util::Sha256 expected;
+  for (auto rel : {"a-b.py", "a/x.rs", "b.py"}) {
+    expected.update(rel);
+    expected.update(std::string_view("\0", 1));
+    expected.update(prestage::util::sha256_file(dir / rel));
+    expected.update("\n");
+  }
+  CHECK(tree.combined_hash() == expected.hex_digest());
+}
+
+TEST_CASE("thousands of files added, edited and removed in batches keep the tree consistent") {
+  TempDir dir("bulk");
+  for (int i = 0; i < 3000; ++i) write_text(dir / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i) + ".py"), std::to_string(i));
+  SourceTree tree(dir.path());
+  CHECK(tree.rescan().added.size() == 3000);
+  CHECK(tree.file_count() == 3000);
+  std::vector<fs::path> touched;
+  for (int i = 0; i < 3000; i += 3) {
+    fs::path p = dir / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i) + ".py");
+    fs::remove(p);
+    touched.push_back(p);
+  }
+  for (int i = 3000; i < 3500; ++i) {
+    fs::path p = dir / "new" / ("g" + std::to_string(i) + ".rs");
+    write_text(p, "n");
+    touched.push_back(p);
+  }
+  write_text(dir / "d1/f1.py", "edited");
+  touched.push_back(dir / "d1/f1.py");
+  touched.push_back(dir / "new");  // the same new files again, through their directory
+  auto delta = tree.refresh(touched);
+  CHECK(delta.removed.size() == 1000);
+  CHECK(delta.added.size() == 500);
+  CHECK(delta.changed == std::vector<fs::path>{dir / "d1/f1.py"});
+  CHECK(tree.file_count() == 2500);
+  // The incremental result is what a fresh scan gives.
+  SourceTree fresh(dir.path());
+  fresh.rescan();
+  CHECK(fresh.combined_hash() == tree.combined_hash());
+  CHECK(tree.rescan().empty());
+  auto restored = SourceTree::from_json(dir.path(), nlohmann::json::parse(tree.to_json().dump()));
+  CHECK(restored.combined_hash() == tree.combined_hash());
+  CHECK(restored.file_count() == 2500);
 }

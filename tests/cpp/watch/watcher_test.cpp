@@ -10,6 +10,8 @@
 
 #include "temp_dir.hpp"
 #include "watch/source_tree.hpp"
+#include "watch/inotify_backend.hpp"
+#include "watch/poll_backend.hpp"
 #include "watch/watcher.hpp"
 
 namespace fs = std::filesystem;
@@ -19,6 +21,7 @@ using prestage::test::save_by_rename;
 using prestage::test::TempDir;
 using prestage::test::write_text;
 using prestage::watch::SourceTree;
+using prestage::watch::WatchBackends;
 using prestage::watch::Watcher;
 using prestage::watch::WatcherOptions;
 
@@ -57,16 +60,23 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chr
   return true;
 }
 
+// Moves a file's mtime 10 s into the past, so that pollers trust its (size, mtime, inode) at once.
+void age(const fs::path& p) {
+  timespec t[2] = {{::time(nullptr) - 10, 0}, {::time(nullptr) - 10, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, p.c_str(), t, 0) == 0);
+}
+
 bool has(const std::vector<fs::path>& v, const fs::path& p) { return std::find(v.begin(), v.end(), p) != v.end(); }
 
 // Feeds watcher events into a SourceTree, as the project layer does, until `done(delta so far)` holds.
 struct Pipeline {
   asio::io_context io;
+  WatchBackends backends{io};
   Recorder rec;
   SourceTree tree;
   Watcher watcher;
   SourceTree::Delta total;
-  explicit Pipeline(const fs::path& root, WatcherOptions opts = {}) : tree(root), watcher(io, root, rec.fn(), {}, opts) {
+  explicit Pipeline(const fs::path& root, WatcherOptions opts = {}) : tree(root), watcher(backends, root, rec.fn(), {}, opts) {
     tree.rescan();
     watcher.start();
   }
@@ -146,8 +156,9 @@ TEST_CASE("ignored dirs and editor temp files produce no events") {
   write_text(dir / "target/debug/old.d", "1");
   write_text(dir / "a.py", "1");
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, dir.path(), rec.fn());
+  Watcher watcher(backends, dir.path(), rec.fn());
   watcher.start();
   CHECK(watcher.watched_dirs() == 1);
   write_text(dir / "target/debug/old.d", "2");
@@ -178,43 +189,82 @@ TEST_CASE("a single-file root watches its directory and reports only that file, 
   for (const auto& path : p.rec.paths) CHECK(path == dir / "mod.cpp");
 }
 
-TEST_CASE("past the watch limit the watcher polls, with a clear error, and asks for rescans") {
+TEST_CASE("past the watch limit the watcher polls, with a clear error, reporting changed, added and removed files") {
   TempDir dir("w-poll");
   write_text(dir / "a/x.py", "1");
   write_text(dir / "b/y.py", "1");
   write_text(dir / "c/z.py", "1");
+  for (auto f : {"a/x.py", "b/y.py", "c/z.py"}) age(dir / f);
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, dir.path(), rec.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 2});
+  Watcher watcher(backends, dir.path(), rec.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 2});
   REQUIRE_NOTHROW(watcher.start());
   CHECK(watcher.mode() == "poll");
+  CHECK(watcher.watched_dirs() == 0);
   CHECK_THAT(watcher.error(), Catch::Contains("watch limit reached") && Catch::Contains("polling every 50 ms"));
-  REQUIRE(run_until(io, [&] { return rec.rescans >= 3; }));
-  CHECK(rec.paths.empty());
-  // Polling + SourceTree::rescan still finds edits.
+  // The first round only records (size, mtime, inode), then asks for one rescan.
+  REQUIRE(run_until(io, [&] { return rec.rescans >= 1; }));
   SourceTree tree(dir.path());
   tree.rescan();
-  write_text(dir / "b/y.py", "2");
-  int seen = rec.rescans;
-  REQUIRE(run_until(io, [&] { return rec.rescans > seen; }));
-  CHECK(tree.rescan().changed == std::vector<fs::path>{dir / "b/y.py"});
+  std::uint64_t steps = backends.poll->steps();
+  REQUIRE(run_until(io, [&] { return backends.poll->steps() >= steps + 3; }));
+  CHECK(rec.rescans == 1);  // unchanged files: nothing reported, no rescans
+  CHECK(rec.paths.empty());
+  write_text(dir / "b/y.py", "22");
+  write_text(dir / "d/new.py", "1");
+  fs::remove(dir / "c/z.py");
+  REQUIRE(run_until(io, [&] { return rec.saw(dir / "b/y.py") && rec.saw(dir / "d/new.py") && rec.saw(dir / "c/z.py"); }));
+  CHECK(rec.rescans == 1);  // just the paths, never a full rescan
+  auto delta = tree.refresh(rec.take());
+  CHECK(delta.changed == std::vector<fs::path>{dir / "b/y.py"});
+  CHECK(delta.added == std::vector<fs::path>{dir / "d/new.py"});
+  CHECK(delta.removed == std::vector<fs::path>{dir / "c/z.py"});
   watcher.stop();
   CHECK(watcher.mode() == "stopped");
+  CHECK(backends.poll->watches() == 0);
+}
+
+TEST_CASE("a polling watcher reports a vanished root once, rechecks quietly, and resumes when it returns") {
+  TempDir parent("w-poll-root");
+  fs::path root = parent / "proj";
+  write_text(root / "a/x.py", "1");
+  write_text(root / "b/y.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec;
+  Watcher watcher(backends, root, rec.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 1});
+  watcher.start();
+  REQUIRE(watcher.mode() == "poll");
+  REQUIRE(run_until(io, [&] { return rec.rescans >= 1; }));  // baseline done
+  fs::remove_all(root);
+  REQUIRE(run_until(io, [&] { return rec.rescans >= 2; }));
+  CHECK_THAT(watcher.error(), Catch::Contains("deleted or moved") && Catch::Contains(root.string()));
+  int callbacks = rec.callbacks;
+  std::uint64_t steps = backends.poll->steps();
+  REQUIRE(run_until(io, [&] { return backends.poll->steps() >= steps + 3; }));
+  CHECK(rec.callbacks == callbacks);  // checked quietly
+  write_text(root / "c/z.py", "1");
+  REQUIRE(run_until(io, [&] { return rec.rescans >= 3; }));  // back: a new snapshot, then one rescan
+  CHECK_THAT(watcher.error(), Catch::Contains("watch limit reached"));
+  write_text(root / "c/w.py", "1");
+  REQUIRE(run_until(io, [&] { return rec.saw(root / "c/w.py"); }));
 }
 
 TEST_CASE("hitting the watch limit later, on new subdirectories, also falls back to polling") {
   TempDir dir("w-poll-late");
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, dir.path(), rec.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 2});
+  Watcher watcher(backends, dir.path(), rec.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 2});
   watcher.start();
   REQUIRE(watcher.mode() == "inotify");
   write_text(dir / "a/b/c/x.py", "1");
   REQUIRE(run_until(io, [&] { return watcher.mode() == "poll"; }));
   CHECK_THAT(watcher.error(), Catch::Contains("max_watches=2"));
   CHECK(rec.rescans >= 1);
-  int seen = rec.rescans;
-  REQUIRE(run_until(io, [&] { return rec.rescans > seen; }));  // the poll timer keeps asking
+  write_text(dir / "a/b/c/y.py", "1");
+  REQUIRE(run_until(io, [&] { return rec.saw(dir / "a/b/c/y.py"); }));  // the poller reports it
 }
 
 TEST_CASE("IN_Q_OVERFLOW is counted and asks for a rescan, and watching continues") {
@@ -225,8 +275,9 @@ TEST_CASE("IN_Q_OVERFLOW is counted and asks for a rescan, and watching continue
   write_text(dir / "a.py", "1");
   write_text(dir / "b.py", "1");
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, dir.path(), rec.fn());
+  Watcher watcher(backends, dir.path(), rec.fn());
   watcher.start();
   // The io_context is not running, so nothing reads: alternate touches (never coalesced) fill the kernel queue.
   long failed_touches = 0;
@@ -248,8 +299,9 @@ TEST_CASE("a deleted root asks for a rescan, and watching resumes when it comes 
   fs::path root = parent / "proj";
   write_text(root / "a.py", "1");
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, root, rec.fn(), {}, WatcherOptions{.poll_interval = 50ms});
+  Watcher watcher(backends, root, rec.fn(), {}, WatcherOptions{.poll_interval = 50ms});
   watcher.start();
   fs::remove_all(root);
   REQUIRE(run_until(io, [&] { return rec.rescans >= 1; }));
@@ -266,8 +318,9 @@ TEST_CASE("a deleted root asks for a rescan, and watching resumes when it comes 
 TEST_CASE("no callback runs after stop") {
   TempDir dir("w-stop");
   asio::io_context io;
+  WatchBackends backends(io);
   Recorder rec;
-  Watcher watcher(io, dir.path(), rec.fn());
+  Watcher watcher(backends, dir.path(), rec.fn());
   watcher.start();
   write_text(dir / "a.py", "1");
   watcher.stop();
@@ -275,4 +328,141 @@ TEST_CASE("no callback runs after stop") {
   CHECK(rec.callbacks == 0);
   CHECK(watcher.mode() == "stopped");
   CHECK(watcher.watched_dirs() == 0);
+}
+
+namespace {
+std::size_t inotify_fds() {
+  std::size_t count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = fs::read_symlink(entry.path(), ec);
+    if (!ec && target == "anon_inode:inotify") ++count;
+  }
+  return count;
+}
+}  // namespace
+
+TEST_CASE("two watchers on one directory both get events, and one stopping does not silence the other") {
+  TempDir dir("w-shared");
+  write_text(dir / "a.rs", "1");
+  write_text(dir / "b.cpp", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder first, second, file_a, file_b;
+  Watcher w1(backends, dir.path(), first.fn());
+  Watcher w2(backends, dir.path(), second.fn());
+  Watcher single_a(backends, dir / "a.rs", file_a.fn());  // single-file projects side by side: the same wd
+  Watcher single_b(backends, dir / "b.cpp", file_b.fn());
+  for (auto* w : {&w1, &w2, &single_a, &single_b}) {
+    w->start();
+    REQUIRE(w->mode() == "inotify");
+  }
+  CHECK(backends.inotify->kernel_watches() == 1);
+  write_text(dir / "a.rs", "2");
+  write_text(dir / "b.cpp", "2");
+  REQUIRE(run_until(io, [&] {
+    return first.saw(dir / "a.rs") && second.saw(dir / "b.cpp") && file_a.saw(dir / "a.rs") && file_b.saw(dir / "b.cpp");
+  }));
+  for (const auto& p : file_a.paths) CHECK(p == dir / "a.rs");
+  for (const auto& p : file_b.paths) CHECK(p == dir / "b.cpp");
+
+  w1.stop();
+  single_a.stop();
+  CHECK(backends.inotify->kernel_watches() == 1);  // still used by the others
+  int first_calls = first.callbacks, a_calls = file_a.callbacks;
+  write_text(dir / "c.py", "1");
+  save_by_rename(dir / "b.cpp", "3");
+  write_text(dir / "a.rs", "3");
+  REQUIRE(run_until(io, [&] { return second.saw(dir / "c.py") && file_b.callbacks >= 2 && second.saw(dir / "a.rs"); }));
+  CHECK(first.callbacks == first_calls);
+  CHECK(file_a.callbacks == a_calls);
+  w2.stop();
+  single_b.stop();
+  CHECK(backends.inotify->kernel_watches() == 0);  // the last subscriber removed the kernel watch
+}
+
+TEST_CASE("nested projects share watches; the inner root's deletion is lost for it and a removal for the outer") {
+  TempDir dir("w-nested");
+  write_text(dir / "inner/x.py", "1");
+  write_text(dir / "top.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder outer_rec, inner_rec;
+  Watcher outer(backends, dir.path(), outer_rec.fn(), {}, WatcherOptions{.poll_interval = 50ms});
+  Watcher inner(backends, dir / "inner", inner_rec.fn(), {}, WatcherOptions{.poll_interval = 50ms});
+  outer.start();
+  inner.start();
+  CHECK(backends.inotify->kernel_watches() == 2);
+  CHECK(outer.watched_dirs() == 2);
+  CHECK(inner.watched_dirs() == 1);
+  write_text(dir / "inner/x.py", "2");
+  REQUIRE(run_until(io, [&] { return outer_rec.saw(dir / "inner/x.py") && inner_rec.saw(dir / "inner/x.py"); }));
+  fs::remove_all(dir / "inner");
+  REQUIRE(run_until(io, [&] { return inner_rec.rescans >= 1 && outer_rec.saw(dir / "inner"); }));
+  CHECK_THAT(inner.error(), Catch::Contains("deleted or moved") && Catch::Contains((dir / "inner").string()));
+  CHECK(outer.error().empty());
+  CHECK(backends.inotify->kernel_watches() == 1);
+  write_text(dir / "top.py", "2");
+  REQUIRE(run_until(io, [&] { return outer_rec.saw(dir / "top.py"); }));
+  // The inner root comes back: the recheck watches it again, and both see its edits.
+  write_text(dir / "inner/y.py", "1");
+  REQUIRE(run_until(io, [&] { return inner_rec.rescans >= 2 && inner.error().empty(); }));
+  write_text(dir / "inner/y.py", "2");
+  REQUIRE(run_until(io, [&] { return inner_rec.saw(dir / "inner/y.py") && outer_rec.saw(dir / "inner/y.py"); }));
+}
+
+TEST_CASE("200 watchers share exactly one inotify instance") {
+  TempDir dir("w-many");
+  std::size_t before = inotify_fds();
+  asio::io_context io;
+  WatchBackends backends(io);
+  std::vector<Recorder> recs(200);
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  for (int i = 0; i < 200; ++i) {
+    fs::path root = dir / ("p" + std::to_string(i));
+    write_text(root / "a.py", "1");
+    watchers.push_back(std::make_unique<Watcher>(backends, root, recs[i].fn()));
+    watchers.back()->start();
+  }
+  for (auto& w : watchers) REQUIRE(w->mode() == "inotify");
+  CHECK(inotify_fds() == before + 1);
+  CHECK(backends.inotify->kernel_watches() == 200);
+  write_text(dir / "p199/a.py", "2");
+  write_text(dir / "p0/a.py", "2");
+  REQUIRE(run_until(io, [&] { return recs[199].saw(dir / "p199/a.py") && recs[0].saw(dir / "p0/a.py"); }));
+  CHECK(recs[100].callbacks == 0);
+  watchers.clear();
+  CHECK(backends.inotify->kernel_watches() == 0);
+}
+
+TEST_CASE("IN_Q_OVERFLOW on the shared instance reaches every subscriber") {
+  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
+  long max_queued = 0;
+  REQUIRE(limit_file >> max_queued);
+  TempDir dir("w-overflow-all");
+  write_text(dir / "one/a.py", "1");
+  write_text(dir / "one/c.py", "1");
+  write_text(dir / "two/b.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec_one, rec_two, rec_single;
+  Watcher one(backends, dir / "one", rec_one.fn());
+  Watcher two(backends, dir / "two", rec_two.fn());
+  Watcher single(backends, dir / "two/b.py", rec_single.fn());
+  one.start();
+  two.start();
+  single.start();
+  // Nothing reads meanwhile: alternate touches (never coalesced) overflow the kernel queue.
+  long failed_touches = 0;
+  for (long i = 0; i < max_queued + 1000; ++i) {
+    timespec t[2] = {{i, 0}, {i, 0}};
+    if (::utimensat(AT_FDCWD, (dir / (i % 2 ? "one/a.py" : "one/c.py")).c_str(), t, 0) != 0) ++failed_touches;
+  }
+  REQUIRE(failed_touches == 0);
+  REQUIRE(run_until(io, [&] { return rec_one.rescans >= 1 && rec_two.rescans >= 1 && rec_single.rescans >= 1; }));
+  CHECK(one.overflows() == 1);
+  CHECK(two.overflows() == 1);
+  CHECK(single.overflows() == 1);
+  write_text(dir / "two/b.py", "2");
+  REQUIRE(run_until(io, [&] { return rec_two.saw(dir / "two/b.py") && rec_single.saw(dir / "two/b.py"); }));
 }
