@@ -62,6 +62,10 @@ void InotifyBackend::remove(InotifyWatch* watch, int wd) {
   if (!subs.empty()) return;
   subscribers_.erase(it);
   ::inotify_rm_watch(stream_.native_handle(), wd);
+  if (subscribers_.empty()) {  // nothing left to read: leave no work on the io_context (shutdown waits for it)
+    boost::system::error_code ec;
+    stream_.cancel(ec);
+  }
 }
 
 void InotifyBackend::attach(InotifyWatch* watch) {
@@ -77,7 +81,10 @@ void InotifyBackend::arm_read() {
     auto self = weak.lock();
     if (!self) return;
     self->reading_ = false;
-    if (ec) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted && !self->subscribers_.empty()) self->arm_read();  // watched again meanwhile
+      return;
+    }
     self->drain();
   });
 }
@@ -123,7 +130,7 @@ void InotifyBackend::drain() {
     w->queued_ = false;
     w->flush();  // may stop or start any watch
   }
-  arm_read();
+  if (!subscribers_.empty()) arm_read();
 }
 
 InotifyWatch::InotifyWatch(std::shared_ptr<InotifyBackend> backend, fs::path watch_dir, std::string file_name, std::vector<fs::path> ignored,

@@ -315,6 +315,30 @@ TEST_CASE("a deleted root asks for a rescan, and watching resumes when it comes 
   REQUIRE(run_until(io, [&] { return rec.saw(root / "c.py"); }));
 }
 
+TEST_CASE("stopped watchers leave no work on the io_context, so the daemon's io thread can finish") {
+  TempDir dir("w-idle");
+  write_text(dir / "a/x.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec, polled;
+  Watcher watcher(backends, dir.path(), rec.fn());
+  Watcher poller(backends, dir.path(), polled.fn(), {}, WatcherOptions{.poll_interval = 50ms, .max_watches = 1});
+  watcher.start();
+  poller.start();
+  REQUIRE(watcher.mode() == "inotify");
+  REQUIRE(poller.mode() == "poll");
+  REQUIRE(run_until(io, [&] { return polled.rescans >= 1; }));
+  watcher.stop();
+  poller.stop();
+  io.restart();
+  io.run_for(10s);  // returns at once when nothing is pending; the guard only bounds a failure
+  CHECK(io.stopped());
+  // The shared instance stays usable.
+  watcher.start();
+  write_text(dir / "a/x.py", "2");
+  REQUIRE(run_until(io, [&] { return rec.saw(dir / "a/x.py"); }));
+}
+
 TEST_CASE("no callback runs after stop") {
   TempDir dir("w-stop");
   asio::io_context io;
