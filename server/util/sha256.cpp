@@ -1,27 +1,30 @@
 #include "util/sha256.hpp"
 
-#include <openssl/evp.h>
+// The low-level SHA256_* calls (deprecated in OpenSSL 3, still exported, same assembly) rather than EVP:
+// EVP's first use loads the provider machinery, about 2 MB more of libcrypto resident in the daemon.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
 
 namespace prestage::util {
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
+Sha256::Sha256() : ctx_(new SHA256_CTX) {
+  if (SHA256_Init(static_cast<SHA256_CTX*>(ctx_)) != 1) {
+    delete static_cast<SHA256_CTX*>(ctx_);
     throw std::runtime_error("sha256: cannot initialise OpenSSL digest");
+  }
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() { delete static_cast<SHA256_CTX*>(ctx_); }
 
-void Sha256::update(std::string_view data) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
-}
+void Sha256::update(std::string_view data) { SHA256_Update(static_cast<SHA256_CTX*>(ctx_), data.data(), data.size()); }
 
 std::string Sha256::hex_digest() {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  unsigned int len = SHA256_DIGEST_LENGTH;
+  SHA256_Final(md, static_cast<SHA256_CTX*>(ctx_));
   static const char* digits = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);
