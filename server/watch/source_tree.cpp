@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <iterator>
 #include <stdexcept>
@@ -154,17 +155,18 @@ void SourceTree::merge_staged(Change& change) {
 
 SourceTree::Delta SourceTree::finish(Change& change) {
   merge_staged(change);
-  Delta delta;
-  for (const auto& [rel, digest] : change.before) {
-    std::size_t i = find(rel);
-    if (i == npos || entries_[i].dead) delta.removed.push_back(absolute_of(rel));
-    else if (entries_[i].sha256 != digest) delta.changed.push_back(absolute_of(rel));
+  std::vector<std::uint32_t> removed, changed;  // indices into change.before
+  for (std::uint32_t b = 0; b < change.before.size(); ++b) {
+    std::size_t i = find(change.before[b].first);
+    if (i == npos || entries_[i].dead) removed.push_back(b);
+    else if (entries_[i].sha256 != change.before[b].second) changed.push_back(b);
   }
+  std::vector<std::uint32_t> added;  // indices into entries_ once compacted
   std::size_t kept = 0;
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     Entry e = entries_[i];
     if (e.dead) continue;
-    if (e.fresh) delta.added.push_back(absolute_of(name_of(e)));
+    if (e.fresh) added.push_back(static_cast<std::uint32_t>(kept));
     e.fresh = e.noted = 0;
     entries_[kept++] = e;
   }
@@ -173,7 +175,15 @@ SourceTree::Delta SourceTree::finish(Change& change) {
   // A big scan grows the containers by doubling: give the slack back.
   if (entries_.capacity() > entries_.size() + entries_.size() / 4 + 64) entries_.shrink_to_fit();
   if (names_.capacity() > names_.size() + names_.size() / 4 + 4096) names_.shrink_to_fit();
-  if (change.hashed >= trim_after_hashing) ::malloc_trim(0);  // hashing on the worker pool leaves freed arenas behind
+  if (change.hashed >= trim_after_hashing) ::malloc_trim(0);  // what the walk and hashing freed on this worker's arena
+  // The delta's paths come last: allocated above everything that stays, they go back to the system when freed.
+  Delta delta;
+  delta.removed.reserve(removed.size());
+  for (auto b : removed) delta.removed.push_back(absolute_of(change.before[b].first));
+  delta.changed.reserve(changed.size());
+  for (auto b : changed) delta.changed.push_back(absolute_of(change.before[b].first));
+  delta.added.reserve(added.size());
+  for (auto i : added) delta.added.push_back(absolute_of(name_of(entries_[i])));
   for (auto* v : {&delta.changed, &delta.added, &delta.removed}) std::sort(v->begin(), v->end());
   return delta;
 }
@@ -341,25 +351,63 @@ std::string SourceTree::combined_hash() const {
 
 std::size_t SourceTree::file_count() const { return live_; }
 
+// Format 2 is columnar, a few long strings rather than one JSON node per field per file, so that
+// building, dumping and parsing it for 100k files stays a few MB:
+//   "paths":  relpaths joined by NUL (which no file name contains)
+//   "stats":  "size,mtime_ns,inode,racy;" per file, in decimal
+//   "sha256": the hex digests back to back
 nlohmann::json SourceTree::to_json() const {
-  nlohmann::json files = nlohmann::json::array();
-  for (const auto& e : entries_)
-    files.push_back(nlohmann::json::array({name_of(e), e.size, e.mtime_ns, e.inode, to_hex(e.sha256), static_cast<bool>(e.racy)}));
-  return {{"format", 2},           {"root", root_.string()},         {"single_file", single_file_},
-          {"combined_hash", combined_hash()}, {"files", std::move(files)}};
+  std::string paths, stats, digests;
+  paths.reserve(names_.size() + entries_.size());
+  stats.reserve(entries_.size() * 40);
+  digests.reserve(entries_.size() * 64);
+  for (const auto& e : entries_) {
+    if (&e != &entries_.front()) paths.push_back('\0');
+    paths.append(name_of(e));
+    stats += std::to_string(e.size);
+    stats += ',';
+    stats += std::to_string(e.mtime_ns);
+    stats += ',';
+    stats += std::to_string(e.inode);
+    stats += e.racy ? ",1;" : ",0;";
+    digests += to_hex(e.sha256);
+  }
+  return {{"format", 2},
+          {"root", root_.string()},
+          {"single_file", single_file_},
+          {"combined_hash", combined_hash()},
+          {"count", entries_.size()},
+          {"paths", std::move(paths)},
+          {"stats", std::move(stats)},
+          {"sha256", std::move(digests)}};
 }
+
+namespace {
+template <class T>
+bool parse_number(std::string_view& text, char end, T& out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc() || ptr == text.data() + text.size() || *ptr != end) return false;
+  text.remove_prefix(static_cast<std::size_t>(ptr - text.data()) + 1);
+  return true;
+}
+}  // namespace
 
 SourceTree SourceTree::from_json(fs::path root, const nlohmann::json& snapshot, std::vector<fs::path> ignored_paths) {
   SourceTree tree(std::move(root), std::move(ignored_paths));
   int format = snapshot.is_object() ? snapshot.value("format", 0) : 0;
-  bool valid = snapshot.is_object() && snapshot.contains("files") &&
-               ((format == 1 && snapshot["files"].is_object()) || (format == 2 && snapshot["files"].is_array()));
-  if (!valid) throw std::invalid_argument("source snapshot: expected an object with format 1 (\"files\" object) or 2 (\"files\" array)");
+  bool valid = snapshot.is_object() &&
+               ((format == 1 && snapshot.contains("files") && snapshot["files"].is_object()) ||
+                (format == 2 && snapshot.contains("count") && snapshot["count"].is_number_integer() && snapshot["count"].get<std::int64_t>() >= 0 && snapshot.contains("paths") &&
+                 snapshot["paths"].is_string() && snapshot.contains("stats") && snapshot["stats"].is_string() && snapshot.contains("sha256") &&
+                 snapshot["sha256"].is_string()));
+  if (!valid)
+    throw std::invalid_argument(
+        "source snapshot: expected an object with format 1 (a \"files\" object) or 2 (\"count\", \"paths\", \"stats\", \"sha256\")");
   // A root that vanished while the daemon was down keeps the kind it had.
   if (auto kind = snapshot.find("single_file"); kind != snapshot.end() && kind->is_boolean()) tree.single_file_ = kind->get<bool>();
-  auto add = [&tree](const std::string& rel, std::uint64_t size, std::int64_t mtime, std::uint64_t inode, const std::string& hex, bool racy) {
+  auto add = [&tree](std::string_view rel, std::uint64_t size, std::int64_t mtime, std::uint64_t inode, std::string_view hex, bool racy) {
     Entry e;
-    if (!from_hex(hex, e.sha256)) throw std::invalid_argument("source snapshot: bad sha256 for \"" + rel + "\"");
+    if (!from_hex(hex, e.sha256)) throw std::invalid_argument("source snapshot: bad sha256 for \"" + std::string(rel) + "\"");
     e.name_offset = static_cast<std::uint32_t>(tree.names_.size());
     e.name_size = static_cast<std::uint32_t>(rel.size());
     e.size = size;
@@ -379,15 +427,25 @@ SourceTree SourceTree::from_json(fs::path root, const nlohmann::json& snapshot, 
       }
     }
   } else {
-    for (const auto& value : snapshot["files"]) {
-      std::string rel = value.is_array() && !value.empty() && value[0].is_string() ? value[0].get<std::string>() : std::string("?");
-      try {
-        if (!value.is_array() || value.size() != 6) throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\"");
-        add(rel, value[1].get<std::uint64_t>(), value[2].get<std::int64_t>(), value[3].get<std::uint64_t>(), value[4].get<std::string>(),
-            value[5].get<bool>());
-      } catch (const nlohmann::json::exception& ex) {
-        throw std::invalid_argument("source snapshot: bad entry for \"" + rel + "\": " + ex.what());
-      }
+    auto count = snapshot["count"].get<std::size_t>();
+    std::string_view paths = snapshot["paths"].get_ref<const std::string&>();
+    std::string_view stats = snapshot["stats"].get_ref<const std::string&>();
+    std::string_view digests = snapshot["sha256"].get_ref<const std::string&>();
+    if (digests.size() != count * 64) throw std::invalid_argument("source snapshot: \"sha256\" does not hold " + std::to_string(count) + " digests");
+    tree.entries_.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      auto cut = paths.find('\0');
+      if ((cut == std::string_view::npos) != (i + 1 == count))
+        throw std::invalid_argument("source snapshot: \"paths\" does not hold " + std::to_string(count) + " paths");
+      std::string_view rel = paths.substr(0, cut);
+      paths.remove_prefix(cut == std::string_view::npos ? paths.size() : cut + 1);
+      std::uint64_t size = 0, inode = 0;
+      std::int64_t mtime = 0;
+      int racy = 0;
+      if (!parse_number(stats, ',', size) || !parse_number(stats, ',', mtime) || !parse_number(stats, ',', inode) ||
+          !parse_number(stats, ';', racy))
+        throw std::invalid_argument("source snapshot: bad stats for \"" + std::string(rel) + "\"");
+      add(rel, size, mtime, inode, digests.substr(i * 64, 64), racy != 0);
     }
   }
   std::sort(tree.entries_.begin(), tree.entries_.end(), [&tree](const Entry& a, const Entry& b) { return tree.name_of(a) < tree.name_of(b); });
@@ -395,6 +453,7 @@ SourceTree SourceTree::from_json(fs::path root, const nlohmann::json& snapshot, 
   tree.entries_.erase(std::unique(tree.entries_.begin(), tree.entries_.end(), same), tree.entries_.end());
   tree.live_ = tree.entries_.size();
   tree.compact_names();
+  tree.names_.shrink_to_fit();
   return tree;
 }
 }  // namespace prestage::watch

@@ -212,23 +212,53 @@ TEST_CASE("a format 1 snapshot (hex digests in objects, as older daemons wrote) 
   write_text(dir / "pkg/__init__.py", "");
   SourceTree tree(dir.path());
   tree.rescan();
-  auto current = tree.to_json();
-  CHECK(current["format"] == 2);
+  // What the previous daemon wrote for these files.
   nlohmann::json files = nlohmann::json::object();
-  for (const auto& f : current["files"])
-    files[f[0].get<std::string>()] = {{"size", f[1]}, {"mtime_ns", f[2]}, {"inode", f[3]}, {"sha256", f[4]}, {"racy", f[5]}};
-  nlohmann::json old = {{"format", 1}, {"root", dir.path().string()}, {"single_file", false}, {"combined_hash", current["combined_hash"]},
+  for (auto rel : {"src/lib.rs", "pkg/__init__.py"}) {
+    struct stat st {};
+    REQUIRE(::stat((dir / rel).c_str(), &st) == 0);
+    files[rel] = {{"size", st.st_size},
+                  {"mtime_ns", static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec},
+                  {"inode", st.st_ino},
+                  {"sha256", prestage::util::sha256_file(dir / rel)},
+                  {"racy", false}};
+  }
+  nlohmann::json old = {{"format", 1}, {"root", dir.path().string()}, {"single_file", false}, {"combined_hash", tree.combined_hash()},
                         {"files", files}};
   auto restored = SourceTree::from_json(dir.path(), old);
   CHECK(restored.file_count() == 2);
-  CHECK(restored.combined_hash() == current["combined_hash"].get<std::string>());
+  CHECK(restored.combined_hash() == tree.combined_hash());
   CHECK(restored.rescan().empty());
 
   old["files"]["src/lib.rs"]["sha256"] = "zz";
   CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), old), Catch::Contains("src/lib.rs"));
-  nlohmann::json short_entry = {{"format", 2}, {"files", nlohmann::json::array({nlohmann::json::array({"a.py", 1})})}};
-  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), short_entry), Catch::Contains("a.py"));
   CHECK_THROWS_AS(SourceTree::from_json(dir.path(), {{"format", 3}, {"files", nlohmann::json::array()}}), std::invalid_argument);
+}
+
+TEST_CASE("the format 2 snapshot is columnar, and a damaged one is refused with a clear error") {
+  TempDir dir("persist-v2");
+  write_text(dir / "src/lib.rs", "fn a() {}");
+  write_text(dir / "pkg/__init__.py", "");
+  SourceTree tree(dir.path());
+  tree.rescan();
+  auto snapshot = tree.to_json();
+  CHECK(snapshot["format"] == 2);
+  CHECK(snapshot["count"] == 2);
+  CHECK(snapshot["paths"] == std::string("pkg/__init__.py\0src/lib.rs", 26));
+  CHECK(snapshot["sha256"].get<std::string>().substr(64) == prestage::util::sha256_file(dir / "src/lib.rs"));
+  auto restored = SourceTree::from_json(dir.path(), nlohmann::json::parse(snapshot.dump()));
+  CHECK(restored.file_count() == 2);
+  CHECK(restored.rescan().empty());
+
+  auto short_stats = snapshot;
+  short_stats["stats"] = snapshot["stats"].get<std::string>().substr(0, 10);
+  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), short_stats), Catch::Contains("bad stats"));
+  auto wrong_count = snapshot;
+  wrong_count["count"] = 3;
+  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), wrong_count), Catch::Contains("does not hold 3"));
+  auto bad_digest = snapshot;
+  bad_digest["sha256"] = std::string(128, 'x');
+  CHECK_THROWS_WITH(SourceTree::from_json(dir.path(), bad_digest), Catch::Contains("pkg/__init__.py"));
 }
 
 TEST_CASE("combined_hash is sha256 over (relpath, NUL, hex digest, newline) in path order") {
