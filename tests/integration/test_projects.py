@@ -148,4 +148,4 @@ def test_closed_project_stays_closed_after_restart(start_daemon, projects_dir):
     remaining = first.rpc("project/list")
     first.kill9()
     second = start_daemon(state_dir=first.state_dir)
-    assert _comparable(second.rpc("project/list")) == _comparable(remaining)
+    assert _comparable(wait_all_idle(second)) == _comparable(remaining)
