@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <optional>
 
 #include "build/process_runner.hpp"
 #include "util/fs.hpp"
@@ -29,14 +30,18 @@ std::string file_stamp(const fs::path& python) {
   return real.string() + "|" + std::to_string(size) + "|" + std::to_string(mtime);
 }
 
-void check_path(const fs::path& python) {
-  if (python.empty() || !python.is_absolute())
-    throw BuildError("python interpreter path must be absolute: '" + python.string() + "'");
+// Why `python` cannot be an interpreter, or nullopt.
+std::optional<std::string> path_problem(const fs::path& python) {
+  if (python.empty() || !python.is_absolute()) return "python interpreter path must be absolute: '" + python.string() + "'";
   std::error_code ec;
-  if (!fs::exists(python, ec)) throw BuildError("python interpreter not found: " + python.string());
-  if (fs::is_directory(python, ec)) throw BuildError("python interpreter is a directory: " + python.string());
-  if (::access(python.c_str(), X_OK) != 0)
-    throw BuildError("python interpreter is not executable: " + python.string());
+  if (!fs::exists(python, ec)) return "python interpreter not found: " + python.string();
+  if (fs::is_directory(python, ec)) return "python interpreter is a directory: " + python.string();
+  if (::access(python.c_str(), X_OK) != 0) return "python interpreter is not executable: " + python.string();
+  return std::nullopt;
+}
+
+void check_path(const fs::path& python) {
+  if (auto problem = path_problem(python)) throw BuildError(*problem);
 }
 }  // namespace
 
@@ -129,7 +134,10 @@ Interpreter query_interpreter(const fs::path& python) {
   return out;
 }
 
-InterpreterCache::InterpreterCache(fs::path cache_file) : cache_file_(std::move(cache_file)) { load(); }
+InterpreterCache::InterpreterCache(fs::path cache_file, std::chrono::milliseconds recheck_after)
+    : cache_file_(std::move(cache_file)), recheck_after_(recheck_after) {
+  load();
+}
 
 void InterpreterCache::load() {
   std::error_code ec;
@@ -137,7 +145,10 @@ void InterpreterCache::load() {
   try {
     auto j = nlohmann::json::parse(util::read_file(cache_file_));
     for (const auto& [path, value] : j.at("interpreters").items()) {
-      entries_[path] = Entry{value.at("interpreter").get<Interpreter>(), value.at("stamp").get<std::string>()};
+      Entry entry;
+      entry.facts = std::make_shared<const Interpreter>(value.at("interpreter").get<Interpreter>());
+      entry.file_stamp = value.at("stamp").get<std::string>();
+      entries_[path] = std::move(entry);
     }
   } catch (const std::exception&) {
     entries_.clear();  // a damaged cache is just re-asked
@@ -147,7 +158,8 @@ void InterpreterCache::load() {
 void InterpreterCache::save() const {
   if (cache_file_.empty()) return;
   nlohmann::json items = nlohmann::json::object();
-  for (const auto& [path, entry] : entries_) items[path] = {{"interpreter", entry.interpreter}, {"stamp", entry.file_stamp}};
+  for (const auto& [path, entry] : entries_)
+    if (entry.facts) items[path] = {{"interpreter", *entry.facts}, {"stamp", entry.file_stamp}};
   std::error_code ec;
   fs::create_directories(cache_file_.parent_path(), ec);
   try {
@@ -157,17 +169,72 @@ void InterpreterCache::save() const {
   }
 }
 
-const Interpreter& InterpreterCache::get(const fs::path& python) {
+int InterpreterCache::queries_run() const {
   std::lock_guard lock(mutex_);
-  check_path(python);
-  std::string stamp = file_stamp(python);
-  auto it = entries_.find(python.string());
-  if (it != entries_.end() && it->second.file_stamp == stamp) return it->second.interpreter;
-  ++queries_run_;
-  Interpreter fresh = query_interpreter(python);
-  Entry& entry = entries_[python.string()];
-  entry = Entry{std::move(fresh), stamp};
+  return queries_run_;
+}
+
+InterpreterCache::Lookup InterpreterCache::lookup_locked(const std::string& python, Clock::time_point now) {
+  auto it = entries_.find(python);
+  if (it == entries_.end()) it = entries_.emplace(python, Entry{}).first;
+  Entry& entry = it->second;
+  if (entry.checked && now - entry.checked_at < recheck_after_) {
+    if (!entry.error.empty()) return {nullptr, entry.error};
+    if (entry.facts) return {entry.facts, {}};
+  }
+  // Stale (or never checked): look at the file again.
+  if (auto problem = path_problem(python)) {
+    entry.error = std::move(*problem);
+    entry.checked = true;
+    entry.checked_at = now;
+    return {nullptr, entry.error};
+  }
+  if (entry.facts && entry.file_stamp == file_stamp(python)) {
+    entry.error.clear();
+    entry.checked = true;
+    entry.checked_at = now;
+    return {entry.facts, {}};
+  }
+  return {};  // new, changed on disk, or a failure older than the bound: needs a query
+}
+
+InterpreterCache::Lookup InterpreterCache::lookup(const std::string& python) {
+  std::lock_guard lock(mutex_);
+  return lookup_locked(python, Clock::now());
+}
+
+InterpreterCache::Facts InterpreterCache::get(const std::string& python) {
+  {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      Lookup known = lookup_locked(python, Clock::now());
+      if (known.facts) return known.facts;
+      if (!known.error.empty()) throw BuildError(known.error);
+      if (!querying_.count(python)) break;
+      query_done_.wait(lock);  // another thread is asking this interpreter; use its answer
+    }
+    querying_.insert(python);
+    ++queries_run_;
+  }
+  const std::string stamp = file_stamp(python);  // taken before the query: a change during it is seen next time
+  Facts fresh;
+  std::string error;
+  try {
+    fresh = std::make_shared<const Interpreter>(query_interpreter(python));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::lock_guard lock(mutex_);
+  Entry& entry = entries_[python];
+  entry.facts = fresh;
+  entry.error = error;
+  entry.file_stamp = stamp;
+  entry.checked = true;
+  entry.checked_at = Clock::now();
+  querying_.erase(python);
+  query_done_.notify_all();
+  if (!fresh) throw BuildError(error);
   save();
-  return entry.interpreter;
+  return fresh;
 }
 }  // namespace prestage::build

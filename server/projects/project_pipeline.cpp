@@ -562,12 +562,12 @@ std::set<std::uint64_t> ProjectPipeline::pinned() const {
   return all;
 }
 
-std::optional<build::Interpreter> ProjectPipeline::interpreter(const std::string& python, std::string* error) const {
+build::InterpreterCache::Facts ProjectPipeline::interpreter(const std::string& python, std::string* error) const {
   try {
     return env_.interpreters.get(python);
   } catch (const std::exception& e) {
     if (error) *error = e.what();
-    return std::nullopt;
+    return nullptr;
   }
 }
 }  // namespace prestage::projects

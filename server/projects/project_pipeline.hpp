@@ -124,7 +124,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   stage::PackageLayout layout_for(const build::BuildOutput& output, const build::Interpreter& python) const;
   std::optional<stage::PackageLayout> restage_layout(const build::Interpreter& python) const;
   std::set<std::uint64_t> pinned() const;
-  std::optional<build::Interpreter> interpreter(const std::string& python, std::string* error = nullptr) const;
+  build::InterpreterCache::Facts interpreter(const std::string& python, std::string* error = nullptr) const;
   nlohmann::json last_build_json() const;
   nlohmann::json artifacts_json(const stage::Manifest& m) const;  // [{module, path, sha256}]
   // The finder's pybind11 helper for this project's pybind11, when it uses pybind11 and it is built.

@@ -64,7 +64,8 @@ fs::path shared_cargo_work_dir() { return work_root / "cargo-shared"; }
 
 const Interpreter& python() {
   static InterpreterCache cache(work_root / "interpreters.json");
-  return cache.get(system_python);
+  static const InterpreterCache::Facts facts = cache.get(system_python);
+  return *facts;
 }
 
 std::string read(const fs::path& p) { return util::read_file(p); }
@@ -190,14 +191,15 @@ TEST_CASE("interpreter query reports version EXT_SUFFIX and include dir and is a
   fs::path cache_file = scratch.dir / "interpreters.json";
   {
     InterpreterCache cache(cache_file);
-    const Interpreter& py = cache.get(system_python);
+    InterpreterCache::Facts facts = cache.get(system_python);
+    const Interpreter& py = *facts;
     CHECK(py.executable == system_python);
     CHECK(py.version.rfind("3.11.", 0) == 0);
     CHECK(py.ext_suffix == ".cpython-311-x86_64-linux-gnu.so");
     CHECK(fs::exists(py.include_dir / "Python.h"));
     REQUIRE(py.key.size() == std::string("cp311-").size() + 8);
     CHECK(py.key.rfind("cp311-", 0) == 0);
-    CHECK(cache.get(system_python).key == py.key);
+    CHECK(cache.get(system_python)->key == py.key);
     CHECK(cache.queries_run() == 1);
     nlohmann::json j = py;
     CHECK(j.at("ext_suffix") == py.ext_suffix);
@@ -205,7 +207,7 @@ TEST_CASE("interpreter query reports version EXT_SUFFIX and include dir and is a
   }
   REQUIRE(fs::exists(cache_file));
   InterpreterCache reloaded(cache_file);
-  CHECK(reloaded.get(system_python).ext_suffix == ".cpython-311-x86_64-linux-gnu.so");
+  CHECK(reloaded.get(system_python)->ext_suffix == ".cpython-311-x86_64-linux-gnu.so");
   CHECK(reloaded.queries_run() == 0);  // answered from the cache file
 }
 
@@ -225,6 +227,103 @@ TEST_CASE("bad interpreter paths give an error naming the problem") {
         "\"ext_suffix\": \".so\", \"include\": \"/x\"}'\n");
   fs::permissions(old_python, fs::perms(0755));
   CHECK_THROWS_WITH(cache.get(old_python), Catch::Contains("3.8.10") && Catch::Contains(">= 3.9"));
+}
+
+namespace {
+// A stand-in interpreter: answers the query with fixed facts (a real Python is not needed for caching).
+void write_fake_python(const fs::path& path, int minor, const std::string& extra = "") {
+  fs::create_directories(path.parent_path());
+  std::string version = "3." + std::to_string(minor) + ".1";
+  write(path, "#!/bin/sh\n" + extra + "echo '{\"version\": \"" + version + "\", \"major\": 3, \"minor\": " + std::to_string(minor) +
+                  ", \"implementation\": \"cpython\", \"ext_suffix\": \".cpython-3" + std::to_string(minor) +
+                  "-x86_64-linux-gnu.so\", \"include\": \"/usr/include/python3." + std::to_string(minor) + "\"}'\n");
+  fs::permissions(path, fs::perms(0755));
+}
+
+void point_link(const fs::path& link, const fs::path& target) {
+  fs::path tmp = link;
+  tmp += ".new";
+  fs::remove(tmp);
+  fs::create_symlink(target, tmp);
+  fs::rename(tmp, link);  // atomic switch, as a package manager would do
+}
+}  // namespace
+
+TEST_CASE("a switched interpreter symlink is noticed once the recheck bound has passed, never before") {
+  Scratch scratch("interp-switch");
+  const fs::path a = scratch.dir / "a" / "python3", b = scratch.dir / "b" / "python3", link = scratch.dir / "python";
+  write_fake_python(a, 11);
+  write_fake_python(b, 12);
+  point_link(link, a);
+  InterpreterCache trusting(scratch.dir / "trusting.json", std::chrono::hours(1));
+  InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
+  auto trusted = trusting.get(link);
+  auto first = checking.get(link);
+  CHECK(first->version == "3.11.1");
+  CHECK(checking.lookup(link.string()).facts == first);  // re-checked, unchanged: the same facts, no query
+  CHECK(checking.queries_run() == 1);
+
+  point_link(link, b);
+  CHECK(trusting.lookup(link.string()).facts == trusted);  // within the bound the file is not looked at
+  CHECK(trusting.queries_run() == 1);
+  CHECK(checking.lookup(link.string()).needs_query());  // past it the switch is seen; lookup never runs it
+  CHECK(checking.queries_run() == 1);
+  auto second = checking.get(link);
+  CHECK(second->version == "3.12.1");
+  CHECK(second->key != first->key);
+  CHECK(second->executable == link);
+  CHECK(first->version == "3.11.1");  // facts handed out before stay valid after their entry is replaced
+  CHECK(checking.queries_run() == 2);
+}
+
+TEST_CASE("an interpreter file rewritten in place is re-asked after the recheck bound") {
+  Scratch scratch("interp-rewrite");
+  const fs::path python = scratch.dir / "python3";
+  write_fake_python(python, 11);
+  InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
+  auto first = checking.get(python);
+  write_fake_python(python, 12, "# upgraded\n");  // another size: a different stamp whatever the mtime granularity
+  auto second = checking.get(python);
+  CHECK(second->version == "3.12.1");
+  CHECK(second->key.substr(second->key.find('-')) == first->key.substr(first->key.find('-')));  // same real path
+  CHECK(checking.queries_run() == 2);
+  InterpreterCache reloaded(scratch.dir / "checking.json");
+  CHECK(reloaded.get(python)->version == "3.12.1");  // the cache file has the new facts
+  CHECK(reloaded.queries_run() == 0);
+}
+
+TEST_CASE("a failed interpreter is remembered for the recheck bound, and a fixed one is picked up") {
+  Scratch scratch("interp-broken");
+  const fs::path python = scratch.dir / "python3";
+  write(python, "#!/bin/sh\necho broken >&2\nexit 3\n");
+  fs::permissions(python, fs::perms(0755));
+  InterpreterCache trusting(scratch.dir / "trusting.json", std::chrono::hours(1));
+  InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
+  for (int i = 0; i < 2; ++i) {
+    CHECK_THROWS_WITH(trusting.get(python), Catch::Contains("not a working Python") && Catch::Contains("broken"));
+    CHECK_THROWS_WITH(checking.get(python), Catch::Contains("not a working Python"));
+  }
+  CHECK(trusting.queries_run() == 1);
+  CHECK_THAT(trusting.lookup(python.string()).error, Catch::Contains("not a working Python"));
+  CHECK(checking.queries_run() == 2);
+  write_fake_python(python, 11);
+  CHECK(checking.get(python)->version == "3.11.1");
+  CHECK_THROWS(trusting.get(python));  // still within its bound
+  CHECK_THAT(trusting.lookup("/no/such/python").error, Catch::Contains("not found"));
+  CHECK(trusting.queries_run() == 1);
+}
+
+TEST_CASE("concurrent askers of a new interpreter share one query") {
+  Scratch scratch("interp-concurrent");
+  const fs::path python = scratch.dir / "python3";
+  write_fake_python(python, 11, "sleep 0.3\n");
+  InterpreterCache cache(scratch.dir / "interpreters.json");
+  InterpreterCache::Facts seen[4];
+  std::vector<std::thread> askers;
+  for (auto& slot : seen) askers.emplace_back([&cache, &python, &slot] { slot = cache.get(python); });
+  for (auto& t : askers) t.join();
+  for (auto& facts : seen) CHECK(facts == seen[0]);
+  CHECK(cache.queries_run() == 1);
 }
 
 TEST_CASE("a single .cpp file builds into an importable pybind11 module and a compile error keeps the last good output") {
