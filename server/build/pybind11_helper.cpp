@@ -57,6 +57,7 @@ std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs
         [this, key, partial, log](ProcessExit exit) {
           Entry& e = entries_[key];
           e.run.reset();
+          ++version_;
           std::error_code ec;
           if (!exit.signaled && exit.exit_code == 0) fs::rename(partial, e.output, ec);
           if (exit.signaled || exit.exit_code != 0 || ec) {

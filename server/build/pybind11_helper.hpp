@@ -3,6 +3,7 @@
 // compiled once per interpreter and pybind11 header set, so it shares the project's pybind11
 // internals. Runs on the daemon's io thread.
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -22,6 +23,9 @@ class Pybind11Helpers {
   // logged and not retried until the daemon restarts) and returns nullopt.
   std::optional<fs::path> get(const Interpreter& python, const fs::path& pybind11_include);
 
+  // Bumped whenever a helper becomes ready or fails, so answers that named no helper can be redone.
+  std::uint64_t version() const { return version_; }
+
  private:
   struct Entry {
     fs::path output;
@@ -32,6 +36,7 @@ class Pybind11Helpers {
   boost::asio::io_context& io_;
   fs::path cache_dir_;
   std::map<std::string, Entry> entries_;  // by key
+  std::uint64_t version_ = 0;
 };
 
 // The pybind11 headers a configured CMake build uses: pybind11Config.cmake's own rule, the

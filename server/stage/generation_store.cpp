@@ -300,6 +300,7 @@ void GenerationStore::ensure_loaded() const {
 
 void GenerationStore::recover_locked() const {
   loaded_ = true;
+  version_.fetch_add(1, std::memory_order_acq_rel);
   generations_.clear();
   std::uint64_t persisted = 0;
   std::error_code ec;
@@ -449,6 +450,7 @@ std::optional<Manifest> GenerationStore::publish(const PackageLayout& layout, Ma
   }
   std::lock_guard lock(mutex_);
   generations_[draft.python_key][draft.generation] = draft;
+  version_.fetch_add(1, std::memory_order_acq_rel);
   return draft;
 }
 
@@ -500,11 +502,16 @@ void GenerationStore::gc(const std::string& python_key, std::size_t keep, const 
     if (it == generations_.end()) return;
     auto& gens = it->second;
     std::size_t rank = 0;
+    bool announced = false;
     for (auto g = gens.rbegin(); g != gens.rend();) {
       std::uint64_t n = g->first;
       if (rank++ < keep || pinned.count(n)) {
         ++g;
         continue;
+      }
+      if (!announced) {  // before the first rename: a reader that sees the old version ran before this gc
+        version_.fetch_add(1, std::memory_order_acq_rel);
+        announced = true;
       }
       // Rename first so a crash mid-delete leaves a *.tmp dir for recover(), never a gen dir missing files.
       fs::path from = generation_dir(python_key, n);

@@ -1,5 +1,6 @@
 #pragma once
 // Generations: immutable, complete sys.path entries published atomically under the state dir.
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -100,6 +101,11 @@ class GenerationStore {
   fs::path generation_dir(const std::string& python_key, std::uint64_t n) const;
   const fs::path& root() const { return root_; }
 
+  // Changes whenever the set of published generations changes (publish, gc, recover); gc changes it
+  // before it removes anything. Lock-free, so readers can validate what they derived from the store:
+  // read the version first, then the store; the derived value is current while the version is unchanged.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
   // Keeps the newest max(keep, 1) plus `pinned`; the rest are renamed away atomically, then deleted.
   void gc(const std::string& python_key, std::size_t keep, const std::set<std::uint64_t>& pinned);
 
@@ -116,6 +122,7 @@ class GenerationStore {
   mutable std::mutex mutex_;
   mutable bool loaded_ = false;
   mutable std::uint64_t last_number_ = 0;
+  mutable std::atomic<std::uint64_t> version_{0};  // bumped under mutex_
   mutable std::map<std::string, std::map<std::uint64_t, Manifest>> generations_;  // key -> number -> manifest
   std::set<fs::path> in_flight_;  // temp dirs of running publishes: recover() leaves them alone
 };

@@ -345,3 +345,30 @@ TEST_CASE("readers on another thread see either the old or the new latest while 
   CHECK(bad == 0);
   CHECK(store.latest("cp311-abc")->generation == 6);
 }
+
+TEST_CASE("the version changes with every publish, gc and recover, and only then") {
+  Project p;
+  GenerationStore store(p.state.path());
+  store.recover();
+  auto v = store.version();
+  REQUIRE(store.publish(p.layout(), draft()));
+  CHECK(store.version() != v);
+  v = store.version();
+  CHECK_FALSE(store.publish(p.layout(), draft()));  // unchanged content: nothing published
+  CHECK(store.version() == v);
+  for (int i = 2; i <= 4; ++i) {
+    write_text(p.src / "python/pkg/util.py", "X = " + std::to_string(i) + "\n");
+    REQUIRE(store.publish(p.layout(), draft()));
+  }
+  v = store.version();
+  store.gc("cp311-abc", 5, {});  // nothing to collect
+  CHECK(store.version() == v);
+  CHECK(store.latest("cp311-abc")->generation == 4);
+  CHECK(store.version() == v);  // reads do not change it
+  store.gc("cp311-abc", 2, {});
+  CHECK(store.version() != v);
+  CHECK_FALSE(fs::exists(store.generation_dir("cp311-abc", 1)));
+  v = store.version();
+  store.recover();
+  CHECK(store.version() != v);
+}
