@@ -17,21 +17,30 @@ struct Responder::State {
   std::mutex mutex;
   bool replied = false;
 
-  void finish(std::optional<json> reply) {
-    Complete callback;
-    {
-      std::lock_guard lock(mutex);
-      if (replied) return;
-      replied = true;
-      callback = std::move(complete);
+  // Claims the single reply; the callback to send it through, or null when already replied.
+  Complete claim() {
+    std::lock_guard lock(mutex);
+    if (replied) return nullptr;
+    replied = true;
+    return std::move(complete);
+  }
+
+  // The text is made before the reply is claimed: if serializing throws (say, invalid UTF-8), the
+  // handler's caller can still fail the call.
+  template <class MakeText>
+  void finish(MakeText make_text) {
+    if (is_notification) {
+      if (Complete callback = claim()) callback(std::nullopt);
+      return;
     }
-    if (callback) callback(is_notification ? std::nullopt : std::move(reply));
+    std::string text = make_text();
+    if (Complete callback = claim()) callback(std::move(text));
   }
 
   ~State() {
     if (replied) return;
     try {
-      finish(Dispatcher::error_reply(id, Error{kInternalError, "handler did not reply", nullptr}));
+      finish([this] { return Dispatcher::error_reply(id, Error{kInternalError, "handler did not reply", nullptr}).dump(); });
     } catch (const std::exception& e) {
       spdlog::error("rpc: failed to send the fallback reply: {}", e.what());
     }
@@ -44,9 +53,17 @@ Responder::Responder(json id, bool is_notification, Complete complete) : state_(
   state_->complete = std::move(complete);
 }
 
-void Responder::ok(json result) { state_->finish(Dispatcher::result_reply(state_->id, std::move(result))); }
+void Responder::ok(json result) {
+  state_->finish([&] { return Dispatcher::result_reply(state_->id, std::move(result)).dump(); });
+}
 
-void Responder::fail(Error e) { state_->finish(Dispatcher::error_reply(state_->id, e)); }
+void Responder::ok_serialized(std::string_view result_json) {
+  state_->finish([&] { return Dispatcher::result_reply_text(state_->id, result_json); });
+}
+
+void Responder::fail(Error e) {
+  state_->finish([&] { return Dispatcher::error_reply(state_->id, e).dump(); });
+}
 
 bool Responder::replied() const {
   std::lock_guard lock(state_->mutex);
@@ -63,6 +80,15 @@ json Dispatcher::result_reply(const json& id, json result) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
 }
 
+std::string Dispatcher::result_reply_text(const json& id, std::string_view result_json) {
+  // Same text as result_reply(id, result).dump(): keys in nlohmann's (sorted) order, no spaces.
+  const std::string id_text = id.dump();
+  std::string text;
+  text.reserve(id_text.size() + result_json.size() + 32);
+  text.append(R"({"id":)").append(id_text).append(R"(,"jsonrpc":"2.0","result":)").append(result_json).push_back('}');
+  return text;
+}
+
 std::string Dispatcher::notification_text(std::string_view method, const json& params) {
   return json{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}}.dump();
 }
@@ -73,7 +99,7 @@ bool Dispatcher::has(std::string_view method) const { return handlers_.find(meth
 
 void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Complete complete) {
   auto invalid = [&](std::string message) {
-    complete(error_reply(nullptr, Error{kInvalidRequest, std::move(message), nullptr}));
+    complete(error_reply(nullptr, Error{kInvalidRequest, std::move(message), nullptr}).dump());
   };
   if (!request.is_object()) return invalid("invalid request: expected a JSON object");
   auto version = request.find("jsonrpc");
@@ -85,10 +111,10 @@ void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Co
     return invalid("invalid request: \"id\" must be a string, a number or null");
   auto method_it = request.find("method");
   if (method_it == request.end() || !method_it->is_string())
-    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"method\" must be a string", nullptr}));
+    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"method\" must be a string", nullptr}).dump());
   auto params_it = request.find("params");
   if (params_it != request.end() && !params_it->is_object() && !params_it->is_array())
-    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"params\" must be an object or an array", nullptr}));
+    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"params\" must be an object or an array", nullptr}).dump());
 
   const std::string& method = method_it->get_ref<const std::string&>();
   Responder reply(id, is_notification, std::move(complete));
@@ -97,7 +123,8 @@ void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Co
     reply.fail(Error{kMethodNotFound, "method not found: " + method, nullptr});
     return;
   }
-  const json params = params_it == request.end() ? json::object() : *params_it;
+  static const json no_params = json::object();
+  const json& params = params_it == request.end() ? no_params : *params_it;
   try {
     handler->second(params, ctx, reply);
   } catch (const RpcException& e) {
@@ -115,23 +142,27 @@ namespace {
 // Collects the replies of a batch; fires `done` when the last element completes.
 struct BatchCollector {
   std::mutex mutex;
-  std::vector<std::optional<json>> replies;
+  std::vector<std::optional<std::string>> replies;
   std::size_t pending = 0;
   std::function<void(std::optional<std::string>)> done;
 
-  void complete(std::size_t index, std::optional<json> reply) {
+  void complete(std::size_t index, std::optional<std::string> reply) {
     std::function<void(std::optional<std::string>)> callback;
-    json array = json::array();
+    std::string array;
     {
       std::lock_guard lock(mutex);
       replies[index] = std::move(reply);
       if (--pending != 0) return;
-      for (auto& r : replies)
-        if (r) array.push_back(std::move(*r));
+      for (auto& r : replies) {
+        if (!r) continue;
+        array += array.empty() ? '[' : ',';
+        array += *r;
+      }
       callback = std::move(done);
     }
-    if (array.empty()) callback(std::nullopt);
-    else callback(array.dump());
+    if (array.empty()) return callback(std::nullopt);
+    array += ']';
+    callback(std::move(array));
   }
 };
 }  // namespace
@@ -147,10 +178,7 @@ void Dispatcher::handle(std::string_view body, CallContext ctx, std::function<vo
     return;
   }
   if (!parsed.is_array()) {
-    auto shared_done = std::make_shared<std::function<void(std::optional<std::string>)>>(std::move(done));
-    handle_one(parsed, ctx, [shared_done](std::optional<json> reply) {
-      (*shared_done)(reply ? std::optional<std::string>(reply->dump()) : std::nullopt);
-    });
+    handle_one(parsed, ctx, std::move(done));
     return;
   }
   if (parsed.empty()) {
@@ -162,7 +190,7 @@ void Dispatcher::handle(std::string_view body, CallContext ctx, std::function<vo
   batch->pending = parsed.size();
   batch->done = std::move(done);
   for (std::size_t i = 0; i < parsed.size(); ++i) {
-    handle_one(parsed[i], ctx, [batch, i](std::optional<json> reply) { batch->complete(i, std::move(reply)); });
+    handle_one(parsed[i], ctx, [batch, i](std::optional<std::string> reply) { batch->complete(i, std::move(reply)); });
   }
 }
 }  // namespace prestage::rpc

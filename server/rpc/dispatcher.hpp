@@ -30,9 +30,11 @@ struct CallContext {
 // destroyed without a reply, it replies -32603 "handler did not reply". Handlers may reply later.
 class Responder {
  public:
-  using Complete = std::function<void(std::optional<nlohmann::json> reply)>;  // nullopt for notifications
+  using Complete = std::function<void(std::optional<std::string> reply_text)>;  // nullopt for notifications
   Responder(nlohmann::json id, bool is_notification, Complete complete);
   void ok(nlohmann::json result);
+  // `result_json` is the result already serialized (one valid JSON text); it is spliced into the reply as is.
+  void ok_serialized(std::string_view result_json);
   void fail(Error e);
   bool replied() const;
 
@@ -56,6 +58,8 @@ class Dispatcher {
   // Builders for reply / notification texts.
   static nlohmann::json error_reply(const nlohmann::json& id, const Error& e);
   static nlohmann::json result_reply(const nlohmann::json& id, nlohmann::json result);
+  // The text of result_reply(id, result) for a result given as JSON text.
+  static std::string result_reply_text(const nlohmann::json& id, std::string_view result_json);
   static std::string notification_text(std::string_view method, const nlohmann::json& params);
 
  private:

@@ -37,6 +37,7 @@ Dispatcher make_dispatcher() {
   });
   d.add("throws", [](const json&, CallContext&, Responder) { throw std::runtime_error("boom"); });
   d.add("silent", [](const json&, CallContext&, Responder) {});
+  d.add("serialized", [](const json& params, CallContext&, Responder reply) { reply.ok_serialized(params.at("text").get<std::string>()); });
   d.add("twice", [](const json&, CallContext&, Responder reply) {
     reply.ok(1);
     reply.ok(2);
@@ -208,4 +209,32 @@ TEST_CASE("the notifier reaches live peers only") {
   notifier.broadcast("projects/changed", json::object());
   REQUIRE(a->sent.size() == 1);
   CHECK(json::parse(a->sent[0]) == json::parse(R"({"jsonrpc":"2.0","method":"projects/changed","params":{}})"));
+}
+
+TEST_CASE("a result given as JSON text gives the same reply text as the same result given as JSON") {
+  auto d = make_dispatcher();
+  const json result = {{"project", "p"}, {"generation", 3}, {"artifacts", json::array({{{"module", "m"}, {"path", "/x/\"y\""}}})}};
+  for (const char* id : {"7", "\"abc\"", "null"}) {
+    auto as_text = run(d, std::string(R"({"jsonrpc":"2.0","id":)") + id + R"(,"method":"serialized","params":{"text":)" +
+                              json(result.dump()).dump() + "}}");
+    auto as_json = run(d, std::string(R"({"jsonrpc":"2.0","id":)") + id + R"(,"method":"echo","params":)" + result.dump() + "}");
+    REQUIRE(as_text.calls == 1);
+    CHECK(as_text.text == as_json.text);
+    CHECK(*as_text.text == Dispatcher::result_reply(json::parse(id), result).dump());
+  }
+  auto batch = run(d, R"([{"jsonrpc":"2.0","id":1,"method":"serialized","params":{"text":"null"}},
+                          {"jsonrpc":"2.0","method":"serialized","params":{"text":"1"}},
+                          {"jsonrpc":"2.0","id":2,"method":"add","params":{"a":1,"b":2}}])");
+  REQUIRE(batch.calls == 1);
+  CHECK(*batch.text == R"([{"id":1,"jsonrpc":"2.0","result":null},{"id":2,"jsonrpc":"2.0","result":3}])");
+}
+
+TEST_CASE("a result that cannot be serialized still gets exactly one reply, a -32603 naming the problem") {
+  Dispatcher d;
+  d.add("bad_utf8", [](const json&, CallContext&, Responder reply) { reply.ok(std::string("\xff\xfe")); });
+  auto out = run(d, R"({"jsonrpc":"2.0","id":4,"method":"bad_utf8"})");
+  REQUIRE(out.calls == 1);
+  CHECK(out.parsed()["id"] == 4);
+  CHECK(out.parsed()["error"]["code"] == kInternalError);
+  CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("UTF-8"));
 }
