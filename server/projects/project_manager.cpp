@@ -14,6 +14,14 @@ void validate_python(const std::string& python) {
   if (!fs::is_regular_file(p, ec)) throw ProjectError("python \"" + python + "\" is not an existing file");
 }
 
+void RecentPythonChecks::validate(const std::string& python) {
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = passed_.find(python); it != passed_.end() && now - it->second < bound_) return;
+  validate_python(python);
+  if (passed_.size() >= capacity_) passed_.clear();
+  passed_.insert_or_assign(python, now);
+}
+
 namespace {
 
 fs::path normalized_root(const fs::path& root) {

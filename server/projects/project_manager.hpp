@@ -1,6 +1,7 @@
 #pragma once
 // The protocol-free core: which projects are open, persisted through the Registry.
 // Runs on the daemon's single io thread, so it takes no locks.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,19 @@ namespace prestage::projects {
 
 // Throws ProjectError unless `python` is an absolute path to an existing file (it is never run here).
 void validate_python(const std::string& python);
+
+// validate_python for hot paths: a pass is remembered for `bound` (at most `capacity` paths), so a path
+// removed meanwhile is refused at most that late. Not thread-safe (the io thread's).
+class RecentPythonChecks {
+ public:
+  explicit RecentPythonChecks(std::chrono::milliseconds bound, std::size_t capacity = 64) : bound_(bound), capacity_(capacity) {}
+  void validate(const std::string& python);
+
+ private:
+  std::chrono::milliseconds bound_;
+  std::size_t capacity_;
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> passed_;
+};
 
 // One open project; its watch -> build -> stage loop is `pipeline` once pipelines are enabled.
 struct Project {
@@ -67,6 +81,9 @@ class ProjectManager {
   std::vector<ProjectPipeline*> pipelines_containing(const fs::path& path);
 
   std::size_t count() const { return projects_.size(); }
+
+  // validate_python, remembered for InterpreterCache::kRecheckAfter (spec/resolve).
+  void validate_python_recently(const std::string& python) { python_checks_.validate(python); }
   std::size_t builds_running() const;
 
   // Called after a project is opened (newly) or closed.
@@ -82,5 +99,6 @@ class ProjectManager {
   std::map<std::string, Project> projects_;  // by id
   std::function<void()> on_changed_;
   PipelineEnv* pipeline_env_ = nullptr;
+  RecentPythonChecks python_checks_{build::InterpreterCache::kRecheckAfter};
 };
 }  // namespace prestage::projects

@@ -305,6 +305,7 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
         record.ok = true;
         if (manifest) self->last_publish_ = Clock::now();
         self->pybind11_includes_.erase(python.key);  // a reconfigure may have changed the CMake cache
+        self->forget_ready_answers();                // ... and with it the helper they name
         self->pybind11_helper(python);               // compiles it in the background, ready before the next reload
       }
       self->record_result(python.key, std::move(record), manifest ? &*manifest : nullptr);
@@ -326,6 +327,7 @@ void ProjectPipeline::record_result(const std::string& python_key, BuildRecord r
                            {"diagnostics", record.diagnostics}};
   if (!record.ok) params["summary"] = record.summary;
   records_[python_key] = std::move(record);
+  forget_ready_answers();
   last_python_key_ = python_key;
   env_.notify("build/finished", params);
 }
@@ -432,9 +434,52 @@ nlohmann::json ProjectPipeline::build_log() const {
 
 void ProjectPipeline::resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
                               std::function<void(ResolveOutcome)> done) {
+  auto known = env_.interpreters.lookup(python);
+  // A new interpreter joins the project's targets once its facts are known, so the round it starts
+  // does not run the query on the io thread either.
+  if (known.needs_query()) return resolve_after_query(name, python, wait, timeout, std::move(done));
   add_python(python);
+  if (!known.facts) return done({nullptr, kInvalidPython, "python: " + known.error, nullptr});
+  resolve_known(name, python, known.facts, wait, timeout, std::move(done));
+}
+
+void ProjectPipeline::resolve_after_query(const std::string& name, const std::string& python, bool wait,
+                                          std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
+  auto& parked = parked_on_query_[python];
+  parked.push_back([self = shared_from_this(), name, python, wait, timeout, done = std::move(done)]() mutable {
+    if (self->stopped_) return done({nullptr, kBuildFailed, "project " + self->info_.id + " was closed", nullptr});
+    self->add_python(python);
+    std::string error;
+    auto interp = self->interpreter(python, &error);  // remembered by the query that just ran
+    if (!interp) return done({nullptr, kInvalidPython, "python: " + error, nullptr});
+    self->resolve_known(name, python, interp, wait, timeout, std::move(done));
+  });
+  if (parked.size() > 1) return;  // its query is already running
+  // Running an interpreter takes tens of ms (up to its 30 s timeout): not on the io thread.
+  net::post(env_.pool, [self = shared_from_this(), python] {
+    try {
+      self->env_.interpreters.get(python);
+    } catch (const std::exception&) {
+      // Remembered by the cache; the parked resolves report it.
+    }
+    net::post(self->env_.io, [self, python] {
+      auto it = self->parked_on_query_.find(python);
+      if (it == self->parked_on_query_.end()) return;
+      auto resumes = std::move(it->second);
+      self->parked_on_query_.erase(it);
+      for (auto& resume : resumes) resume();
+    });
+  });
+}
+
+void ProjectPipeline::resolve_known(const std::string& name, const std::string& python, const build::InterpreterCache::Facts& interp,
+                                    bool wait, std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
+  ResolveOutcome now = ready_answer(name, python, interp);
+  // A target interpreter with neither a generation nor a build record (e.g. one replaced on disk by
+  // another) gets a round, as a newly added one does.
+  if (now.error_code == kNotBuilt && !busy() && !records_.count(interp->key)) request_round();
   if (!wait || !busy()) {
-    done(answer(name, python));
+    done(std::move(now));
     return;
   }
   auto timer = std::make_shared<net::steady_timer>(env_.io, timeout);
@@ -453,12 +498,41 @@ void ProjectPipeline::resolve(const std::string& name, const std::string& python
   });
 }
 
-ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::string& python) const {
+ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::string& python) {
   std::string error;
   auto interp = interpreter(python, &error);
-  if (!interp) return {nullptr, -32602, "python: " + error, nullptr};
-  auto latest = store_.latest(interp->key);
-  auto record = records_.find(interp->key);
+  if (!interp) return {nullptr, kInvalidPython, "python: " + error, nullptr};
+  return ready_answer(name, python, interp);
+}
+
+ResolveOutcome ProjectPipeline::ready_answer(const std::string& name, const std::string& python,
+                                             const build::InterpreterCache::Facts& interp) {
+  // Versions first, then the state they cover: a change in between only makes the answer redone sooner.
+  const std::uint64_t store_version = store_.version();
+  const std::uint64_t helpers_version = env_.pybind11_helpers.version();
+  if (auto by_python = ready_.find(python); by_python != ready_.end()) {
+    if (auto it = by_python->second.find(name); it != by_python->second.end()) {
+      const ReadyAnswer& ready = it->second;
+      if (ready.interpreter == interp && ready.store_version == store_version && ready.helpers_version == helpers_version)
+        return ready.outcome;
+    }
+  }
+  ResolveOutcome fresh = build_answer(name, python, *interp);
+  if (ready_count_ >= kMaxReadyAnswers) forget_ready_answers();  // bounds memory against arbitrary names
+  auto [it, inserted] = ready_[python].try_emplace(name);
+  if (inserted) ++ready_count_;
+  it->second = ReadyAnswer{interp, store_version, helpers_version, fresh};
+  return fresh;
+}
+
+void ProjectPipeline::forget_ready_answers() {
+  ready_.clear();
+  ready_count_ = 0;
+}
+
+ResolveOutcome ProjectPipeline::build_answer(const std::string& name, const std::string& python, const build::Interpreter& interp) const {
+  auto latest = store_.latest(interp.key);
+  auto record = records_.find(interp.key);
   if (record != records_.end() && !record->second.ok) {
     const auto& r = record->second;
     return {nullptr, kBuildFailed, "build of " + info_.id + " failed: " + r.summary,
@@ -467,7 +541,7 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
   if (!latest)
     return {nullptr, kNotBuilt, "no generation of " + info_.id + " yet for " + python + "; its first build has not finished",
             {{"project", info_.id}}};
-  fs::path gen = store_.generation_dir(interp->key, latest->generation);
+  fs::path gen = store_.generation_dir(interp.key, latest->generation);
   nlohmann::json artifacts = artifacts_json(*latest);
 
   nlohmann::json origin = nullptr, search = nullptr;
@@ -483,7 +557,7 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
     } else if (fs::is_regular_file(gen / (rel + ".py"), ec)) {
       origin = (gen / (rel + ".py")).string();
     } else {
-      return ResolveOutcome{};  // the project does not provide this submodule
+      return {std::make_shared<const std::string>("null"), 0, {}, nullptr};  // the project does not provide this submodule
     }
   }
   nlohmann::json result = {{"project", info_.id},
@@ -492,10 +566,8 @@ ResolveOutcome ProjectPipeline::answer(const std::string& name, const std::strin
                            {"submodule_search_locations", search},
                            {"path_entry", gen.string()},
                            {"artifacts", artifacts}};
-  if (auto helper = pybind11_helper(*interp)) result["pybind11_helper"] = helper->string();
-  ResolveOutcome found;
-  found.result = std::move(result);
-  return found;
+  if (auto helper = pybind11_helper(interp)) result["pybind11_helper"] = helper->string();
+  return {std::make_shared<const std::string>(result.dump()), 0, {}, nullptr};
 }
 
 stage::PackageLayout ProjectPipeline::layout_for(const build::BuildOutput& output, const build::Interpreter& python) const {

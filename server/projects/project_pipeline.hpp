@@ -49,7 +49,9 @@ struct PipelineEnv {
 
 // What spec/resolve answers: a result, or a JSON-RPC-style error (code, message, data).
 struct ResolveOutcome {
-  nlohmann::json result;
+  // The result as JSON text ("null" when the project does not provide the module), shared with the
+  // pipeline's ready-made answers; null when error_code is set.
+  std::shared_ptr<const std::string> result;
   int error_code = 0;
   std::string error_message;
   nlohmann::json error_data;
@@ -63,6 +65,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   static constexpr int kBuildFailed = -32001;
   static constexpr int kWaitTimedOut = -32002;
   static constexpr int kNotBuilt = -32003;
+  static constexpr int kInvalidPython = -32602;
 
   ProjectPipeline(PipelineEnv& env, ProjectInfo info, std::vector<std::string> pythons);
   ~ProjectPipeline();
@@ -120,7 +123,16 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   void record_result(const std::string& python_key, BuildRecord record, const stage::Manifest* manifest);
   void finish_round(bool completed);  // completed: the round built the current sources (not cancelled or stale)
   void answer_waiters();
-  ResolveOutcome answer(const std::string& name, const std::string& python) const;
+  // The spec/resolve answer, from a ready-made one while it is current, else built and kept.
+  ResolveOutcome answer(const std::string& name, const std::string& python);
+  ResolveOutcome ready_answer(const std::string& name, const std::string& python, const build::InterpreterCache::Facts& interp);
+  ResolveOutcome build_answer(const std::string& name, const std::string& python, const build::Interpreter& interp) const;
+  void forget_ready_answers();
+  // Resolves once the interpreter's query has run on the pool (it is new or changed on disk).
+  void resolve_after_query(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
+                           std::function<void(ResolveOutcome)> done);
+  void resolve_known(const std::string& name, const std::string& python, const build::InterpreterCache::Facts& interp,
+                     bool wait, std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done);
   stage::PackageLayout layout_for(const build::BuildOutput& output, const build::Interpreter& python) const;
   std::optional<stage::PackageLayout> restage_layout(const build::Interpreter& python) const;
   std::set<std::uint64_t> pinned() const;
@@ -173,5 +185,20 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   // python key -> the pybind11 headers the project builds against (empty: none); read once per build,
   // not on every spec/resolve.
   mutable std::map<std::string, fs::path> pybind11_includes_;
+
+  // Ready-made spec/resolve answers, python -> name -> answer. One is current while the store's
+  // version, the helpers' version and the interpreter's facts are those it was built from; io-thread
+  // changes that can alter an answer (a build record, a publish's pybind11 refresh) drop them all.
+  struct ReadyAnswer {
+    build::InterpreterCache::Facts interpreter;
+    std::uint64_t store_version = 0;
+    std::uint64_t helpers_version = 0;
+    ResolveOutcome outcome;
+  };
+  static constexpr std::size_t kMaxReadyAnswers = 1024;
+  std::map<std::string, std::map<std::string, ReadyAnswer, std::less<>>, std::less<>> ready_;
+  std::size_t ready_count_ = 0;
+  // Resolves parked while their interpreter is asked on the pool, by python path.
+  std::map<std::string, std::vector<std::function<void()>>> parked_on_query_;
 };
 }  // namespace prestage::projects

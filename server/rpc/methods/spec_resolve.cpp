@@ -26,7 +26,7 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
     const std::string name = p.string("name");
     const std::string python = p.string("python");
     try {
-      projects::validate_python(python);
+      services.projects.validate_python_recently(python);
     } catch (const projects::ProjectError& e) {
       throw InvalidParams(std::string("params.python: ") + e.what());
     }
@@ -51,8 +51,8 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
       return;
     }
     pipeline->resolve(name, python, budget.count() > 0, budget, [reply](projects::ResolveOutcome outcome) mutable {
-      if (outcome.error_code != 0) reply.fail({outcome.error_code, outcome.error_message, outcome.error_data});
-      else reply.ok(std::move(outcome.result));
+      if (outcome.error_code != 0) reply.fail({outcome.error_code, std::move(outcome.error_message), std::move(outcome.error_data)});
+      else reply.ok_serialized(outcome.result ? std::string_view(*outcome.result) : std::string_view("null"));
     });
   });
 }
