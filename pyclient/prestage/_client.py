@@ -16,6 +16,7 @@ from pathlib import Path
 from ._errors import DaemonUnavailable, PrestageError, RpcError
 
 CLIENT_VERSION = "0.1.0"
+_INITIALIZE_ID = 1
 
 
 def default_state_dir():
@@ -221,6 +222,7 @@ class PushChannel:
         self._stop = threading.Event()
         self._socket = None
         self.connected = threading.Event()
+        self._joined = False  # "connected" was reported for the current session
         self._thread = threading.Thread(target=self._run, name="prestage-push", daemon=True)
         self._thread.start()
 
@@ -243,9 +245,18 @@ class PushChannel:
                 pass
             finally:
                 self.connected.clear()
+                if self._joined:
+                    self._joined = False
+                    self._notify("disconnected", {})
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, 5.0)
+
+    def _notify(self, method, params):
+        try:
+            self._on_event(method, params)
+        except Exception:  # noqa: BLE001 - a failing handler must not end the channel
+            pass
 
     def _session(self):
         sock = socket.create_connection(("127.0.0.1", self._client.port), timeout=10)
@@ -272,12 +283,12 @@ class PushChannel:
             if accept not in head:
                 return
             sock.settimeout(None)
+            # The daemon answers initialize only after it has subscribed this socket to its
+            # notifications: "connected" means no build event can be missed from then on.
             self._send(sock, 0x1, json.dumps({
-                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "jsonrpc": "2.0", "id": _INITIALIZE_ID, "method": "initialize",
                 "params": {"client": {"name": "prestage-python", "version": CLIENT_VERSION, "pid": os.getpid()}},
             }).encode())
-            self.connected.set()
-            self._on_event("connected", {})
             reader = _FrameReader(sock, buffer)
             parts = []
             while not self._stop.is_set():
@@ -301,8 +312,16 @@ class PushChannel:
         except ValueError:
             return
         for item in message if isinstance(message, list) else [message]:
-            if isinstance(item, dict) and "method" in item and "id" not in item:
-                self._on_event(item["method"], item.get("params") or {})
+            if not isinstance(item, dict):
+                continue
+            if "method" in item and "id" not in item:
+                self._notify(item["method"], item.get("params") or {})
+            elif item.get("id") == _INITIALIZE_ID and not self.connected.is_set():
+                if "error" in item:
+                    raise ConnectionError(f"push channel: initialize failed: {item['error']}")
+                self._joined = True
+                self._notify("connected", {})  # the finder readies itself first
+                self.connected.set()
 
     @staticmethod
     def _send(sock, opcode, payload):
