@@ -9,6 +9,7 @@ import time
 
 from . import _reload
 from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, RpcError
+from ._spec_cache import SpecCache
 
 _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
@@ -73,6 +74,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._opened_roots = set()
         self.pending_reload_projects = set()
         self.newest_generation = {}  # project id -> newest good generation announced by push
+        self.specs = SpecCache()  # resolved specs a reload may use without asking the daemon
+        self._prefetch_client = None  # the push thread's own connection, so it never waits on ours
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -152,7 +155,9 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 self._open_single_file(single)
             return self._top_level_spec(fullname, target)
         if top in self._managed:
-            if target is None or not self.enable_reloading:
+            if target is None:
+                return _reload.artifact_spec(fullname, path, self.state)
+            if not self.enable_reloading:
                 return None
             if hasattr(target, "__path__"):  # a subpackage: unload its changed extensions
                 resolved = self._resolve(top, loaded=True)
@@ -163,8 +168,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             for directory in path:
                 single = self._stems_in(directory).get(leaf)
                 if single is not None:
-                    result = self._open_single_file(single)
-                    resolved = self._resolve(fullname, loaded=target is not None, fallback=result)
+                    self._open_single_file(single)
+                    resolved = self._resolve(fullname, loaded=target is not None)
                     if resolved is None:
                         return None
                     if target is not None and self.enable_reloading:
@@ -202,18 +207,31 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(module.__name__, origin, submodule_search_locations=locations)
 
     # -- daemon ---------------------------------------------------------------------------------
-    def _resolve(self, name, *, loaded, fallback=None):
-        """spec/resolve, waiting (bounded) for a running build; one progress line after 1 s."""
-        params = {"name": name, "python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded}
+    def _resolve(self, name, *, loaded):
+        """The newest spec of `name`: from the prefetched specs when they are provably current, else
+        spec/resolve, waiting (bounded) for a running build; one progress line after 1 s."""
+        cached = self.specs.lookup(name)
+        if cached is not None:
+            return cached
+        ticket = self.specs.ticket()
+        resolved = self._resolve_from_daemon(name, loaded=loaded)
+        self.specs.store(name, resolved, ticket)
+        return resolved
+
+    def _ask(self, client, name, params, timeout):
+        resolved = client.call("spec/resolve", {**params, "name": name}, timeout=timeout)
+        if resolved is None and "." in name and name.partition(".")[0] not in self._managed:
+            # name.rs / name.cpp found in a package's __path__: its project provides the leaf name.
+            resolved = client.call("spec/resolve", {**params, "name": name.rpartition(".")[2]}, timeout=timeout)
+        return resolved
+
+    def _resolve_from_daemon(self, name, *, loaded):
+        params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded}
         deadline = time.monotonic() + self.wait_timeout
         announced = False
         while True:
             try:
-                resolved = self.client.call("spec/resolve", params, timeout=params["wait"] + 60)
-                if resolved is None and fallback is not None and "." in name:
-                    leaf_params = {**params, "name": name.rpartition(".")[2]}
-                    resolved = self.client.call("spec/resolve", leaf_params, timeout=params["wait"] + 60)
-                return resolved
+                return self._ask(self.client, name, params, params["wait"] + 60)
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
@@ -232,12 +250,66 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 announced = True
             params["wait"] = min(remaining, 30.0)
 
-    # -- push events (called on the push thread: record only) -----------------------------------
+    def _prefetch(self, names, at_least=None):
+        """On the push thread: resolves `names` of loaded modules now, so their next reload needs no RPC."""
+        client = self._push_thread_client()
+        if client is None:
+            return
+        for name in names:
+            if name.partition(".")[0] not in sys.modules:
+                continue
+            ticket = self.specs.ticket()
+            try:
+                resolved = self._ask(client, name, {"python": self.python, "loaded": True}, 30.0)
+            except Exception:  # noqa: BLE001 - a failed prefetch only means the reload asks itself
+                continue
+            self.specs.store(name, resolved, ticket, at_least=at_least, verify=True)
+            if isinstance(resolved, dict):
+                try:
+                    _reload.prepare_reload(name, resolved, self.state)
+                except Exception:  # noqa: BLE001 - e.g. the module changed under us; the reload does the work
+                    pass
+
+    def _push_thread_client(self):
+        if self._prefetch_client is None and self.client is not None and hasattr(self.client, "info"):
+            from ._client import Client
+
+            self._prefetch_client = Client(self.client.info, self.client.state_dir)
+        return self._prefetch_client
+
+    def _after_reconnect(self, names):
+        """On the push thread, after (re)connecting: events were missed, so learn which projects are
+        busy before trusting any prefetched spec."""
+        client = self._push_thread_client()
+        if client is None:
+            return
+        try:
+            projects = client.call("project/list", timeout=30.0)
+        except Exception:  # noqa: BLE001 - without the list nothing is prefetched; reloads ask the daemon
+            return
+        busy = {project.get("id") for project in projects or () if project.get("state") != "idle"}
+        for project in busy:
+            self.specs.mark_building(project)
+        self._prefetch(names)
+
+    # -- push events (called on the push thread; never runs user code) --------------------------------
     def on_event(self, method, params):
-        if method in ("projects/changed", "connected"):
+        if method == "connected":
             self._stale = True
-        elif method == "build/finished" and params.get("ok"):
-            self.newest_generation[params.get("project")] = params.get("generation")
+            self.state.prepared_code.clear()  # perhaps another daemon: generation paths may be reused
+            self._after_reconnect(self.specs.connected())
+        elif method == "disconnected":
+            self.specs.disconnected()
+        elif method == "projects/changed":
+            self._stale = True
+            self.specs.projects_changed()
+        elif method == "build/started":
+            self.specs.build_started(params.get("project"))
+        elif method == "build/finished":
+            names = self.specs.build_finished(params.get("project"))
+            if params.get("ok"):
+                self.newest_generation[params.get("project")] = params.get("generation")
+                self._prefetch(names, at_least=params.get("generation"))
         elif method == "reload/requested":
             self.pending_reload_projects.add(params.get("project"))
 

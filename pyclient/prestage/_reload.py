@@ -12,6 +12,8 @@ import shutil
 import sys
 import tempfile
 import threading
+import types
+import weakref
 from pathlib import Path
 
 EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
@@ -41,6 +43,10 @@ class ReloadState:
         self.generation_by_module = {}  # managed module name -> generation it was (re)loaded from
         self.project_by_module = {}
         self.loaded_extension_paths = set()
+        self.artifact_paths = {}  # extension module name -> its path in the newest generation resolved
+        self.package_code = {}  # module name -> (source bytes, code object) it last ran
+        self.prepared_code = {}  # module name -> (origin, source bytes, code object, __cached__) for its next reload
+        self.pybind11_typed = weakref.WeakKeyDictionary()  # loaded extension module -> defines pybind11 types
         self._helpers = {}
         self._fresh_dir = None
         self._fresh_count = 0
@@ -49,6 +55,7 @@ class ReloadState:
     def record(self, resolved):
         for artifact in resolved.get("artifacts") or ():
             self.sha_by_path[artifact["path"]] = artifact["sha256"]
+            self.artifact_paths[artifact["module"]] = artifact["path"]
 
     def sha_of_loaded(self, path):
         """The sha256 of a loaded extension file: from a spec we resolved, else hashed once."""
@@ -96,7 +103,10 @@ def defines_pybind11_types(module):
 
 def release_pybind11_types(module, resolved, state, helper_finder=None):
     """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry."""
-    if not defines_pybind11_types(module):
+    typed = state.pybind11_typed.get(module)
+    if typed is None:
+        typed = defines_pybind11_types(module)
+    if not typed:
         return []
     helper_path = resolved.get("pybind11_helper")
     if not helper_path and helper_finder is not None:
@@ -126,6 +136,30 @@ def _locate(name, resolved):
     return None, None
 
 
+def _source_spec(name, origin, locations, state):
+    loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
+    spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
+    prepared = state.prepared_code.get(name)
+    if prepared is not None and prepared[0] == origin:
+        spec.cached = prepared[3]
+    return spec
+
+
+def extension_spec(name, path, state):
+    state.loaded_extension_paths.add(path)
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    return importlib.util.spec_from_file_location(name, path, loader=loader)
+
+
+def artifact_spec(name, path, state):
+    """The spec of extension `name` when it is an artifact of a resolved generation inside `path`
+    (the parent package's __path__): what the path finder would find there, without listing it."""
+    artifact = state.artifact_paths.get(name)
+    if artifact is None or path is None or os.path.dirname(artifact) not in path:
+        return None
+    return extension_spec(name, artifact, state)
+
+
 def spec_for_import(name, resolved, state):
     """The spec of a first import of `name` from the resolved generation."""
     state.record(resolved)
@@ -137,7 +171,7 @@ def spec_for_import(name, resolved, state):
         loader = importlib.machinery.ExtensionFileLoader(name, origin)
         spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
     else:
-        spec = importlib.util.spec_from_file_location(name, origin, submodule_search_locations=locations)
+        spec = _source_spec(name, origin, locations, state)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
     return spec
@@ -157,7 +191,76 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
         _unload_changed_extensions(module, resolved, state, helper_finder)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
-    return importlib.util.spec_from_file_location(name, origin, submodule_search_locations=locations)
+    return _source_spec(name, origin, locations, state)
+
+
+def _with_filename(code, filename):
+    """`code` (and the code objects nested in it) with co_filename set to `filename`."""
+    consts = tuple(_with_filename(const, filename) if isinstance(const, types.CodeType) else const for const in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+class StagedSourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads a module's source from a generation. Generations are immutable, and a new one usually
+    carries the same Python files: when the source is byte-identical to what last ran under this
+    name, the code object is reused rather than compiled (and no .pyc is written into the generation).
+    A reload after a prefetch finds its code object ready (prepare_reload)."""
+
+    def __init__(self, fullname, path, state):
+        super().__init__(fullname, path)
+        self._state = state
+
+    def get_code(self, fullname):
+        prepared = self._state.prepared_code.get(fullname)
+        if prepared is not None and prepared[0] == self.path:
+            self._state.package_code[fullname] = prepared[1:3]
+            return prepared[2]
+        source = self.get_data(self.path)
+        code = _code_for(fullname, self.path, source, self._state)
+        if code is None:
+            code = super().get_code(fullname)
+        self._state.package_code[fullname] = (source, code)
+        return code
+
+
+def _code_for(name, path, source, state):
+    """The code object `name` last ran, with co_filename `path`, if `source` is the same; else None."""
+    known = state.package_code.get(name)
+    if known is None or known[0] != source:
+        return None
+    code = known[1]
+    return code if code.co_filename == path else _with_filename(code, path)
+
+
+def prepare_reload(name, resolved, state):
+    """On the push thread, after a prefetch: readies what the next reload of `name` from `resolved`
+    will need, so that it does no file reads or compiling of its own. Runs no user code."""
+    module = sys.modules.get(name)
+    if module is None:
+        return
+    origin, _ = _locate(name, resolved)
+    prepared = state.prepared_code.get(name)
+    if isinstance(origin, str) and origin.endswith(".py") and hasattr(module, "__path__") and (prepared or (None,))[0] != origin:
+        try:
+            with open(origin, "rb") as stream:
+                source = stream.read()
+            code = _code_for(name, origin, source, state) or compile(source, origin, "exec", dont_inherit=True)
+            state.prepared_code[name] = (origin, source, code, importlib.util.cache_from_source(origin))
+        except (OSError, SyntaxError, ValueError):
+            pass  # the reload reads and compiles it itself, and reports the error
+    prefix = name + "."
+    helper_path = resolved.get("pybind11_helper")
+    for artifact in resolved.get("artifacts") or ():
+        ours = artifact["module"] == name or artifact["module"].startswith(prefix)
+        loaded = sys.modules.get(artifact["module"]) if ours else None
+        if loaded is None:
+            continue
+        typed = state.pybind11_typed[loaded] = defines_pybind11_types(loaded)
+        if typed and helper_path:
+            try:
+                state.pybind11_helper(helper_path)
+            except ImportError:
+                pass  # the reload reports it
 
 
 def _unload_changed_extensions(package, resolved, state, helper_finder):
