@@ -45,8 +45,9 @@ class ReloadState:
         self.loaded_extension_paths = set()
         self.artifact_paths = {}  # extension module name -> its path in the newest generation resolved
         self.package_code = {}  # module name -> (source bytes, code object) it last ran
-        self.prepared_code = {}  # module name -> (origin, source bytes, code object, __cached__) for its next reload
+        self.prepared_code = {}  # module name -> (origin, source bytes, code object) for its next reload
         self.pybind11_typed = weakref.WeakKeyDictionary()  # loaded extension module -> defines pybind11 types
+        self.prepared_specs = {}  # module name -> (origin, spec) made ahead for its next load; used once
         self._helpers = {}
         self._fresh_dir = None
         self._fresh_count = 0
@@ -136,17 +137,24 @@ def _locate(name, resolved):
     return None, None
 
 
+def _prepared_spec(name, origin, state):
+    prepared = state.prepared_specs.pop(name, None)
+    return prepared[1] if prepared is not None and prepared[0] == origin else None
+
+
 def _source_spec(name, origin, locations, state):
+    spec = _prepared_spec(name, origin, state)
+    if spec is not None and spec.submodule_search_locations == locations:
+        return spec
     loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
-    spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
-    prepared = state.prepared_code.get(name)
-    if prepared is not None and prepared[0] == origin:
-        spec.cached = prepared[3]
-    return spec
+    return importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
 
 
 def extension_spec(name, path, state):
     state.loaded_extension_paths.add(path)
+    spec = _prepared_spec(name, path, state)
+    if spec is not None:
+        return spec
     loader = importlib.machinery.ExtensionFileLoader(name, path)
     return importlib.util.spec_from_file_location(name, path, loader=loader)
 
@@ -245,9 +253,16 @@ def prepare_reload(name, resolved, state):
             with open(origin, "rb") as stream:
                 source = stream.read()
             code = _code_for(name, origin, source, state) or compile(source, origin, "exec", dont_inherit=True)
-            state.prepared_code[name] = (origin, source, code, importlib.util.cache_from_source(origin))
+            state.prepared_code[name] = (origin, source, code)
         except (OSError, SyntaxError, ValueError):
             pass  # the reload reads and compiles it itself, and reports the error
+    if isinstance(origin, str) and hasattr(module, "__path__"):
+        _, locations = _locate(name, resolved)
+        loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
+        spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
+        if loader is not None:
+            spec.cached = importlib.util.cache_from_source(origin)  # what the reload would compute
+        state.prepared_specs[name] = (origin, spec)
     prefix = name + "."
     helper_path = resolved.get("pybind11_helper")
     for artifact in resolved.get("artifacts") or ():
@@ -255,6 +270,10 @@ def prepare_reload(name, resolved, state):
         loaded = sys.modules.get(artifact["module"]) if ours else None
         if loaded is None:
             continue
+        if ours and artifact["module"] != name and artifact["sha256"] != state.sha_by_path.get(getattr(loaded, "__file__", None)):
+            loader = importlib.machinery.ExtensionFileLoader(artifact["module"], artifact["path"])
+            spec = importlib.util.spec_from_file_location(artifact["module"], artifact["path"], loader=loader)
+            state.prepared_specs[artifact["module"]] = (artifact["path"], spec)
         typed = state.pybind11_typed[loaded] = defines_pybind11_types(loaded)
         if typed and helper_path:
             try:
