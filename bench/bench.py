@@ -139,10 +139,12 @@ def save_to_staged(daemon, project, module, toggle, bare, bare_toggle, rounds):
 
 # ---------------------------------------------------------------- items 1, 2: reload vs bare import
 
+RELOAD_GAP_S = 0.2  # idle time before every timed import, on both sides (see reload_vs_bare)
+
 RELOAD_SCRIPT = r"""
 import importlib, json, pathlib, shutil, sys, time
 import prestage
-NAME, SOURCE, OLD, NEW, ROUNDS, COPIES, ARTIFACT = {args}
+NAME, SOURCE, OLD, NEW, ROUNDS, COPIES, ARTIFACT, GAP = {args}
 prestage.install()
 module = importlib.import_module(NAME)
 client = prestage.connect()
@@ -168,7 +170,7 @@ for index in range(ROUNDS):
             raise SystemExit("no new build within 600 s")
         time.sleep(0.05)
     assert current["last_build"]["ok"], current["last_build"]
-    time.sleep(0.2)
+    time.sleep(GAP)
     began = time.perf_counter()
     importlib.reload(module)
     changed.append((time.perf_counter() - began) * 1e3)
@@ -184,39 +186,73 @@ for index in range(ROUNDS):
     assert artifact, (ARTIFACT, artifacts)
     fresh = pathlib.Path(COPIES) / f"round-{{index}}"
     fresh.mkdir(parents=True)
-    copies.append([str(shutil.copyfile(artifact["path"], fresh / pathlib.Path(artifact["path"]).name)), expected])
+    package = fresh / "package"
+    shutil.copytree(pathlib.Path(spec["path_entry"]) / NAME, package / NAME, ignore=shutil.ignore_patterns("__pycache__"))
+    copies.append([str(shutil.copyfile(artifact["path"], fresh / pathlib.Path(artifact["path"]).name)), str(package), expected])
 print(json.dumps({{"changed_ms": changed, "unchanged_ms": unchanged, "copies": copies}}))
 """
 
 BARE_IMPORT_SCRIPT = r"""
-import ctypes, importlib.util, json, sys, time
-name, path, expected, preload = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+import ctypes, importlib, importlib.util, json, sys, time
+kind, name, path = sys.argv[1:4]
+expected, preload, gap = int(sys.argv[4]), sys.argv[5] == "1", float(sys.argv[6])
 if preload:
     ctypes.CDLL("libstdc++.so.6", mode=ctypes.RTLD_GLOBAL)
+if kind == "package":
+    sys.path.insert(0, path)
+    compile("pass", "<warm-up>", "exec")  # a process's first compile() sets up the compiler (~0.6 ms)
+time.sleep(gap)
 began = time.perf_counter()
-spec = importlib.util.spec_from_file_location(name, path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+if kind == "so":
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+else:
+    module = importlib.import_module(name)
 elapsed = (time.perf_counter() - began) * 1e3
 assert module.get_num() == expected, (module.get_num(), expected)
 print(json.dumps(elapsed))
 """
 
 
+def bare_import(kind, name, path, expected, preload, gap):
+    completed = subprocess.run([PYTHON, "-c", BARE_IMPORT_SCRIPT, kind, name, path, str(expected), "1" if preload else "0", str(gap)],
+                               capture_output=True, text=True, timeout=GUARD_S,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    if completed.returncode != 0:
+        raise RuntimeError(f"bare import of {path} failed: {completed.stderr[-2000:]}")
+    return json.loads(completed.stdout)
+
+
 def reload_vs_bare(daemon, module, artifact, source, rounds, copies_dir, preload):
+    """Changed and unchanged reloads in one process, against two bare imports in fresh processes:
+    the staged extension .so copied to a fresh path (the issue's figure) and the whole staged package
+    copied to a fresh path. Every timed import, on both sides, follows the same idle gap."""
     old, new = TOGGLES[module][1:]
-    code = RELOAD_SCRIPT.format(args=repr((module, str(source), old, new, rounds, str(copies_dir), artifact)))
-    result = run_json(code, daemon.env)
-    bare = []
-    for path, expected in result["copies"]:
-        completed = subprocess.run([PYTHON, "-c", BARE_IMPORT_SCRIPT, artifact, path, str(expected), "1" if preload else "0"],
-                                   capture_output=True, text=True, timeout=GUARD_S)
-        if completed.returncode != 0:
-            raise RuntimeError(f"bare import of {path} failed: {completed.stderr[-2000:]}")
-        bare.append(json.loads(completed.stdout))
-    result.update(bare_ms=bare, median_changed_ms=median(result["changed_ms"]), median_bare_ms=median(bare),
+    code = RELOAD_SCRIPT.format(args=repr((module, str(source), old, new, rounds, str(copies_dir), artifact, RELOAD_GAP_S)))
+    result = run_json(code, {**daemon.env, "PYTHONDONTWRITEBYTECODE": "1"})
+    bare = {"so": [], "package": [], "so_hot": [], "package_hot": []}
+    for so_path, package_path, expected in result["copies"]:
+        bare["so"].append(bare_import("so", artifact, so_path, expected, preload, RELOAD_GAP_S))
+        bare["package"].append(bare_import("package", module, package_path, expected, preload, RELOAD_GAP_S))
+    for so_path, package_path, expected in result["copies"]:  # again without the gap, from new copies
+        for kind, path in (("so", so_path), ("package", package_path)):
+            hot = Path(path).parent / f"hot-{kind}"
+            hot.mkdir()
+            if kind == "so":
+                target = str(shutil.copyfile(path, hot / Path(path).name))
+            else:
+                target = str(hot)
+                shutil.copytree(Path(path) / module, hot / module)
+            bare[f"{kind}_hot"].append(bare_import(kind, artifact if kind == "so" else module, target, expected, preload, 0))
+    result.update(bare_ms=bare["so"], bare_package_ms=bare["package"], bare_hot_ms=bare["so_hot"],
+                  bare_package_hot_ms=bare["package_hot"], gap_s=RELOAD_GAP_S,
+                  median_changed_ms=median(result["changed_ms"]), median_bare_ms=median(bare["so"]),
+                  median_bare_package_ms=median(bare["package"]), median_bare_hot_ms=median(bare["so_hot"]),
+                  median_bare_package_hot_ms=median(bare["package_hot"]),
                   median_unchanged_ms=median(result["unchanged_ms"]))
     result["ratio"] = result["median_changed_ms"] / result["median_bare_ms"]
+    result["ratio_package"] = result["median_changed_ms"] / result["median_bare_package_ms"]
     return result
 
 

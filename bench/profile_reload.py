@@ -1,23 +1,63 @@
-"""Profiles one changed reload of a package (cProfile) against a real daemon, to see where the
-time over a bare import goes. Usage: /usr/bin/python3 bench/profile_reload.py [cmake_pkg|pyo3_pure]"""
+"""Where the time of a reload goes, against a real daemon and real builds.
+
+Usage: /usr/bin/python3 bench/profile_reload.py [cmake_pkg|pyo3_pure] [--rounds N] [--pyclient DIR]
+
+Per round: save, wait for the build, sleep 0.2 s, then one changed `importlib.reload(pkg)` and five
+unchanged ones. Phases are timed with perf_counter_ns wrappers around the finder, the spec cache,
+prestage._reload and importlib's loaders (each wrapper adds about a microsecond). The last changed
+reload also runs under cProfile. --pyclient profiles another client tree (e.g. an older checkout)."""
+import argparse
+import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import TOGGLES, Daemon, copy_fixture, run_json, write_cargo_config  # noqa: E402
+from bench_common import GUARD_S, PYTHON, REPO, TOGGLES, Daemon, copy_fixture, write_cargo_config  # noqa: E402
 
 SCRIPT = r"""
-import cProfile, importlib, io, json, pathlib, pstats, time
+import collections, cProfile, importlib, importlib.machinery as machinery, io, json, pathlib, pstats, statistics, sys, time
 import prestage
-NAME, SOURCE, OLD, NEW = {args}
-prestage.install()
+from prestage import _reload
+NAME, SOURCE, OLD, NEW, ROUNDS = {args}
+spent = collections.Counter()
+
+def timed(owner, attribute, label):
+    original = getattr(owner, attribute, None)
+    if original is None:
+        return
+    def wrapper(*args, **kwargs):
+        began = time.perf_counter_ns()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.perf_counter_ns() - began
+    setattr(owner, attribute, wrapper)
+
+timed(prestage.PrestageFinder, "find_spec", "finder.find_spec (all)")
+timed(prestage.PrestageFinder, "_resolve", "finder._resolve (spec cache or RPC)")
+timed(prestage.PrestageFinder, "_resolve_from_daemon", "spec/resolve round trip")
+try:
+    from prestage import _spec_cache
+    timed(_spec_cache.SpecCache, "lookup", "spec cache lookup")
+except ImportError:
+    pass
+timed(_reload, "spec_for_reload", "spec_for_reload")
+timed(_reload, "release_pybind11_types", "pybind11 type release")
+timed(machinery.SourceFileLoader, "get_code", "get_code (compile or .pyc)")
+if hasattr(_reload, "StagedSourceLoader"):
+    timed(_reload.StagedSourceLoader, "get_code", "get_code (staged)")
+timed(machinery.ExtensionFileLoader, "create_module", "create_dynamic (dlopen + PyInit)")
+timed(machinery.PathFinder, "find_spec", "PathFinder.find_spec")
+
+finder = prestage.install()
 module = importlib.import_module(NAME)
-client = prestage.connect()
 def project():
     return next(p for p in prestage.status() if NAME in p["modules"])
-report = {{}}
-for index in range(4):
+phases = collections.defaultdict(list)
+profile_text = ""
+for index in range(ROUNDS):
     before = project()["last_build"]
     path = pathlib.Path(SOURCE)
     text = path.read_text()
@@ -26,41 +66,61 @@ for index in range(4):
     while project()["last_build"] == before or project()["state"] != "idle":
         time.sleep(0.05)
     time.sleep(0.2)
-    if index == 3:
-        profiler = cProfile.Profile()
-        profiler.enable()
+    for kind in ["changed"] + ["unchanged"] * 5:
+        profiler = cProfile.Profile() if kind == "changed" and index == ROUNDS - 1 else None
+        spent.clear()
+        if profiler:
+            profiler.enable()
+        began = time.perf_counter_ns()
         importlib.reload(module)
-        profiler.disable()
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
-        report["profile"] = out.getvalue()
-    else:
-        began = time.perf_counter(); importlib.reload(module); report.setdefault("reload_ms", []).append((time.perf_counter() - began) * 1e3)
-rpc = []
-for _ in range(50):
-    began = time.perf_counter()
-    client.call("spec/resolve", {{"name": NAME, "python": __import__("sys").executable, "loaded": True}})
-    rpc.append((time.perf_counter() - began) * 1e3)
-report["spec_resolve_ms_median"] = sorted(rpc)[25]
-print(json.dumps(report))
+        total = time.perf_counter_ns() - began
+        if profiler:
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+            profile_text = out.getvalue()
+            continue  # cProfile's overhead would skew the phase medians
+        phases[kind, "total"].append(total / 1e3)
+        for label, ns in spent.items():
+            phases[kind, label].append(ns / 1e3)
+    assert module.get_num() == (20 if new == NEW else 10)
+specs = getattr(finder, "specs", None)
+print(json.dumps({{
+    "phases": [[kind, label, statistics.median(values), len(values)] for (kind, label), values in sorted(phases.items())],
+    "profile": profile_text,
+    "spec_cache": None if specs is None else {{"hits": specs.hits, "misses": specs.misses}},
+}}))
 """
 
 
 def main():
-    name = sys.argv[1] if len(sys.argv) > 1 else "cmake_pkg"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", nargs="?", default="cmake_pkg", choices=("cmake_pkg", "pyo3_pure"))
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--pyclient", default=str(REPO / "pyclient"))
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prestage-profile-") as directory:
         root = Path(directory)
         write_cargo_config(root)
         daemon = Daemon(root / "d")
         try:
-            copy = copy_fixture(name, root / "ws" / name)
+            copy = copy_fixture(args.name, root / "ws" / args.name)
             project = daemon.open(copy)
             daemon.wait_idle(project["id"])
-            relative, old, new = TOGGLES[name]
-            report = run_json(SCRIPT.format(args=repr((name, str(copy / relative), old, new))), daemon.env)
+            relative, old, new = TOGGLES[args.name]
+            code = SCRIPT.format(args=repr((args.name, str(copy / relative), old, new, args.rounds)))
+            env = {**daemon.env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": args.pyclient}
+            completed = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=GUARD_S)
+            if completed.returncode != 0:
+                sys.exit(f"profile_reload: the client failed:\n{completed.stderr[-4000:]}")
+            report = json.loads(completed.stdout.strip().splitlines()[-1])
         finally:
             daemon.stop()
-    print(f"reload_ms: {report['reload_ms']}; spec/resolve round trip median {report['spec_resolve_ms_median']:.3f} ms")
+    print(f"{args.name}, client {args.pyclient}: medians over {args.rounds - 1} changed and {args.rounds * 5} unchanged reloads (us)")
+    for kind, label, value, count in report["phases"]:
+        print(f"  {kind:9s} {label:40s} {value:9.1f}  (n={count})")
+    if report["spec_cache"]:
+        print(f"  spec cache: {report['spec_cache']}")
     print(report["profile"])
 
 
