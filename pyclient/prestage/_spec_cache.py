@@ -113,27 +113,29 @@ class SpecCache:
             return Ticket(self._session, self._clock)
 
     def lookup(self, name):
-        """The cached resolved spec of `name` if it is still the daemon's newest, else None."""
-        with self._lock:
-            entry = self._entries.get(name)
-            reason = self._stale_reason(entry)
-        if reason is None and not self._nothing_newer_on_disk(entry):
-            reason = "newer generation on disk"
+        """The cached resolved spec of `name` if it is still the daemon's newest, else None.
+
+        Reads the push thread's state without the lock: each read is atomic, and every event only
+        ever makes entries stale, so any interleaving reads as "before" or "after" that event."""
+        entry = self._entries.get(name)
+        reason = self._stale_reason(entry)
+        if reason is None:
+            stamp = entry.stamp
+            if stamp is not None:
+                try:
+                    status = os.stat(entry.fd)
+                    fresh = (status.st_ino, status.st_nlink, status.st_mtime_ns, status.st_ctime_ns) == stamp
+                except OSError:
+                    fresh = False
+            else:
+                fresh = False
+            if not fresh and (entry.parent is None or newer_generation_on_disk(entry.resolved)):
+                reason = "newer generation on disk"
         if reason is not None:
             self.misses[reason] = self.misses.get(reason, 0) + 1
             return None
         self.hits += 1
         return entry.resolved
-
-    @staticmethod
-    def _nothing_newer_on_disk(entry):
-        if entry.stamp is not None:
-            try:
-                if dir_stamp(entry.fd) == entry.stamp:
-                    return True
-            except OSError:
-                pass
-        return entry.parent is not None and not newer_generation_on_disk(entry.resolved)
 
     def _stale_reason(self, entry):
         if entry is None:

@@ -166,3 +166,31 @@ assert reload_counting(pyo3_pure) == ["pyo3_pure"] and pyo3_pure.get_num() == 20
 print("OK")
 """, ROOT=root)
     assert result.stdout.strip().endswith("OK")
+
+
+def test_reconnected_push_channel_prefetches_again(daemon, opened):
+    root = opened("pyo3_pure")
+    result = scenario(daemon, COUNTING + """
+import pyo3_pure
+importlib.reload(pyo3_pure)
+pyo3_pure.increment()
+assert reload_counting(pyo3_pure) == []
+generation = finder.state.generation_by_module["pyo3_pure"]
+sessions = finder.specs._sessions
+
+push = prestage._push
+push._socket.shutdown(__import__("socket").SHUT_RDWR)  # the daemon went away for a moment
+deadline = time.monotonic() + 60
+while finder.specs._sessions == sessions or not push.connected.is_set():
+    assert time.monotonic() < deadline, "the push channel did not reconnect"
+    time.sleep(0.01)
+# Events may have been missed meanwhile: the new session starts empty, then prefetches.
+wait_cached("pyo3_pure", generation)
+assert reload_counting(pyo3_pure) == [] and pyo3_pure.counter() == 1
+
+project = change("pyo3_pure", pathlib.Path(ROOT, "src", "lib.rs"), "    10\\n", "    20\\n")
+wait_cached("pyo3_pure", project["last_build"]["generation"])
+assert reload_counting(pyo3_pure) == [] and pyo3_pure.get_num() == 20 and pyo3_pure.counter() == 0
+print("OK")
+""", ROOT=root)
+    assert result.stdout.strip().endswith("OK")
