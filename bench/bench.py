@@ -475,9 +475,10 @@ def run(args, root, results):
         bare_thread = threading.Thread(target=bare_cold_builds)
         bare_thread.start()
         projects = {}
-        for name, path in copies.items():  # one at a time: concurrent first builds crash prestaged (see docs)
+        for name, path in copies.items():  # both first builds overlap
             projects[name] = daemon.open(path)
-            daemon.wait_idle(projects[name]["id"])
+        for project in projects.values():
+            daemon.wait_idle(project["id"])
         for name, project in projects.items():
             entry = next(p for p in daemon.projects() if p["id"] == project["id"])
             if not entry["last_build"]["ok"]:
