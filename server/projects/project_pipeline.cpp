@@ -110,6 +110,7 @@ void ProjectPipeline::schedule_settle() {
   if (!settling_) {
     settling_ = true;
     first_event_ = now;
+    report_state();
   }
   settle_timer_.expires_at(std::min(now + kSettle, first_event_ + kSettleCap));
   settle_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
@@ -121,6 +122,7 @@ void ProjectPipeline::schedule_settle() {
 void ProjectPipeline::settle_fired() {
   settling_ = false;
   request_round();
+  report_state();
 }
 
 void ProjectPipeline::request_round() {
@@ -131,6 +133,7 @@ void ProjectPipeline::request_round() {
   }
   if (slots_requested_) return;
   slots_requested_ = true;
+  report_state();
   env_.slots.acquire(info_.id, [weak = weak_from_this(), &io = env_.io] {
     net::post(io, [weak] {
       if (auto self = weak.lock()) self->run_round();
@@ -143,6 +146,7 @@ void ProjectPipeline::run_round() {
   slots_requested_ = false;
   round_active_ = true;
   follow_up_ = false;
+  report_state();
   round_reasons_.assign(reasons_.begin(), reasons_.end());
   reasons_.clear();
   bool rescan = rescan_next_;
@@ -356,6 +360,7 @@ void ProjectPipeline::finish_round(bool completed) {
     follow_up_ = false;
     request_round();
   }
+  report_state();
   if (!busy()) answer_waiters();
 }
 
@@ -366,6 +371,13 @@ void ProjectPipeline::answer_waiters() {
     w.timer->cancel();
     w.done(answer(w.name, w.python));
   }
+}
+
+void ProjectPipeline::report_state() {
+  auto now = state();
+  if (now == reported_state_) return;
+  reported_state_ = now;
+  env_.notify("project/state", {{"project", info_.id}, {"state", now}});
 }
 
 std::string_view ProjectPipeline::state() const {

@@ -121,7 +121,8 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
                std::int64_t duration_ms, std::string log_tail);
   // Records the newest build for one interpreter and announces build/finished.
   void record_result(const std::string& python_key, BuildRecord record, const stage::Manifest* manifest);
-  void finish_round(bool completed);  // completed: the round built the current sources (not cancelled or stale)
+  void finish_round(bool completed);
+  void report_state();  // project/state on every change of state()  // completed: the round built the current sources (not cancelled or stale)
   void answer_waiters();
   // The spec/resolve answer, from a ready-made one while it is current, else built and kept.
   ResolveOutcome answer(const std::string& name, const std::string& python);
@@ -153,6 +154,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::unique_ptr<watch::Watcher> watcher_;
   boost::asio::steady_timer settle_timer_;
   bool stopped_ = false;
+  std::string_view reported_state_ = "idle";
 
   // Scheduling state.
   bool settling_ = false;

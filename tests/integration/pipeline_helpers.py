@@ -28,10 +28,11 @@ class Events:
             self.seen.append(message)
         return True
 
-    def wait_for(self, predicate, timeout=BUILD_GUARD_S):
+    def wait_for(self, predicate, timeout=BUILD_GUARD_S, after=0):
+        """The first notification matching `predicate` among those from index `after` on."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for m in self.seen:
+            for m in self.seen[after:]:
                 if predicate(m):
                     return m
             self._pump(min(1.0, max(0.05, deadline - time.monotonic())))

@@ -29,6 +29,37 @@ def test_save_becomes_a_generation_without_any_client(daemon, single_cpp):
     events.close()
 
 
+def test_project_state_is_pushed_before_the_build_and_back_to_idle(daemon, single_cpp):
+    events = Events(daemon)
+    project = open_and_build(daemon, events, single_cpp)
+    wait_idle(daemon, project)
+    events.quiet_for(0.5)
+    mark = len(events.seen)
+    save(single_cpp, single_cpp.read_text().replace("return 10;", "return 40;"))
+    events.wait_for(finished(project, ok=True), after=mark)
+    events.wait_for(lambda m: m["method"] == "project/state" and m["params"] == {"project": project, "state": "idle"},
+                    after=mark)
+    sequence = [m["params"]["state"] if m["method"] == "project/state" else m["method"]
+                for m in events.seen[mark:] if m["params"].get("project") == project and m["method"] != "build/progress"]
+    # A client hears "queued" as soon as the change is seen: before the settle delay, scan and build.
+    assert sequence == ["queued", "building", "build/started", "build/finished", "idle"], sequence
+    events.close()
+
+
+def test_touch_without_change_goes_back_to_idle_without_a_build(daemon, single_cpp):
+    events = Events(daemon)
+    project = open_and_build(daemon, events, single_cpp)
+    wait_idle(daemon, project)
+    events.quiet_for(0.5)
+    mark = len(events.seen)
+    os.utime(single_cpp)
+    events.wait_for(lambda m: m["method"] == "project/state" and m["params"]["state"] == "idle", after=mark)
+    states = [m["params"]["state"] for m in events.seen[mark:] if m["method"] == "project/state"]
+    assert states[0] == "queued" and states[-1] == "idle"
+    assert events.count("build/started", project) == 1
+    events.close()
+
+
 def test_atomic_rename_save_is_seen(daemon, single_cpp):
     events = Events(daemon)
     project = open_and_build(daemon, events, single_cpp)

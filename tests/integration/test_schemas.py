@@ -8,7 +8,8 @@ from schema_check import SCHEMA_DIR, STORE, schema_names, validate
 
 PROTOCOL_METHODS = ["initialize", "server/info", "shutdown", "project/open", "project/close", "project/list",
                     "build/run", "build/log", "generation/list", "spec/resolve", "reload/request"]
-NOTIFICATIONS = ["build/started", "build/progress", "build/finished", "reload/requested", "projects/changed"]
+NOTIFICATIONS = ["build/started", "build/progress", "build/finished", "reload/requested", "projects/changed",
+                 "project/state"]
 
 
 @pytest.mark.parametrize("name", schema_names())
