@@ -305,6 +305,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             self.specs.projects_changed()
         elif method == "build/started":
             self.specs.build_started(params.get("project"))
+        elif method == "project/state":
+            self.specs.project_state(params.get("project"), params.get("state"))
         elif method == "build/finished":
             names = self.specs.build_finished(params.get("project"))
             if params.get("ok"):

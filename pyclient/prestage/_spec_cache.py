@@ -3,8 +3,9 @@
 The push thread fills the cache when a build finishes (prefetch); the finder stores every answer
 it gets. An entry is used only while nothing says it may be stale:
 - the push channel has stayed connected since before the entry's spec/resolve was sent;
-- no build/started, build/finished or projects/changed for its project arrived since then;
-- no build of its project is running (build/started seen, build/finished not yet);
+- no build/started, build/finished, projects/changed or project/state "queued"/"building" for its
+  project arrived since then;
+- its project is not queued or building (project/state, build/started) and no build is running;
 - no gen-<N> newer than the entry's generation sits next to it on disk. The daemon renames a
   generation into place before it pushes build/finished, so this covers the push's latency. The
   push thread lists the directory once after the prefetch and keeps its stat (inode, link count,
@@ -225,6 +226,17 @@ class SpecCache:
             self._changed_at[project] = self._clock
             self._building.discard(project)
             return [name for name, entry in self._entries.items() if entry.resolved.get("project") == project]
+
+    def project_state(self, project, state):
+        """project/state: "queued" (the daemon saw a change and will build) and "building" make the
+        project's entries stale until it is idle again; "idle" alone changes no entry."""
+        with self._lock:
+            if state == "idle":
+                self._building.discard(project)
+                return
+            self._clock += 1
+            self._changed_at[project] = self._clock
+            self._building.add(project)
 
     def mark_building(self, project):
         """A project found busy (project/list) after a reconnect."""

@@ -74,11 +74,11 @@ old_generation = project["last_build"]["generation"]
 wait_cached("pyo3_pure", old_generation)  # prefetched: a reload would only stat the generations directory
 assert reload_counting(pyo3_pure) == [] and pyo3_pure.get_num() == 15
 
-# Hold build events on the push thread, as a busy or preempted process would.
+# Hold build events and project/state on the push thread, as a busy or preempted process would.
 release = threading.Event()
 forward = prestage._push._on_event
 def delayed(method, params):
-    if method.startswith("build/"):
+    if method.startswith("build/") or method == "project/state":
         release.wait(600)
     forward(method, params)
 prestage._push._on_event = delayed
@@ -129,6 +129,40 @@ assert calls and set(calls) == {"pyo3_pure"}, calls  # one call per second of wa
 assert pyo3_pure.get_num() == 20, "a reload during the build waits for it"
 assert finder.specs.misses.get("build running") == 1, finder.specs.misses
 assert project_of("pyo3_pure")["last_build"] != before
+release.set()
+print("OK")
+""", ROOT=root)
+    assert result.stdout.strip().endswith("OK")
+
+
+def test_reload_once_the_daemon_saw_a_save_waits_for_its_build(daemon, opened):
+    root = opened("pyo3_pure")
+    result = scenario(daemon, COUNTING + """
+import pyo3_pure
+importlib.reload(pyo3_pure)
+generation = finder.state.generation_by_module["pyo3_pure"]
+wait_cached("pyo3_pure", generation)
+
+# Hold every build/* event: only project/state ("queued" before the settle delay) tells this
+# process that the daemon saw the save and a build is coming.
+release = threading.Event()
+forward = prestage._push._on_event
+def delayed(method, params):
+    if method.startswith("build/"):
+        release.wait(600)
+    forward(method, params)
+prestage._push._on_event = delayed
+
+edit(pathlib.Path(ROOT, "src", "lib.rs"), "    10\\n", "    25\\n")
+deadline = time.monotonic() + 120
+while finder.specs.cached_generation("pyo3_pure") is not None:
+    assert time.monotonic() < deadline, "project/state never made the cached spec stale"
+    time.sleep(0.005)
+calls = reload_counting(pyo3_pure)
+assert pyo3_pure.get_num() == 25, "the daemon had seen the save: the reload waits for its build"
+assert calls and set(calls) == {"pyo3_pure"}, calls
+assert finder.specs.misses.get("build running") == 1, finder.specs.misses
+assert finder.state.generation_by_module["pyo3_pure"] > generation
 release.set()
 print("OK")
 """, ROOT=root)
