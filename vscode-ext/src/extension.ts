@@ -131,6 +131,9 @@ class PrestageController implements vscode.Disposable {
       this.renderStatus();
     });
     client.on('build/finished', (params) => this.onBuildFinished(params));
+    client.on('project/state', (params) => {
+      if (this.tracker.onProjectState(params)) this.renderStatus();
+    });
     client.on('reload/requested', (params) => {
       this.log(`reload requested for ${params.project} (generation ${params.generation})`);
     });

@@ -13,6 +13,7 @@ import type {
   InitializeResult,
   OpenedProject,
   ProjectListEntry,
+  ProjectStateParams,
   ReloadRequestedParams,
   ReloadRequestResult,
   ServerInfo,
@@ -42,6 +43,7 @@ export interface ClientEvents {
   'build/finished': [BuildFinishedParams];
   'reload/requested': [ReloadRequestedParams];
   'projects/changed': [];
+  'project/state': [ProjectStateParams];
 }
 
 export const serverNotifications = [
@@ -50,6 +52,7 @@ export const serverNotifications = [
   'build/finished',
   'reload/requested',
   'projects/changed',
+  'project/state',
 ] as const;
 
 interface Session {

@@ -82,6 +82,7 @@ export interface ReloadRequestResult {
 }
 
 export interface BuildStartedParams { project: string; reason: string[] }
+export interface ProjectStateParams { project: string; state: 'idle' | 'queued' | 'building' }
 export interface BuildProgressParams { project: string; message: string }
 export interface BuildFinishedParams {
   project: string;

@@ -8,6 +8,7 @@ import type {
   OpenedProject,
   ProjectKind,
   ProjectListEntry,
+  ProjectStateParams,
 } from './protocol';
 
 export interface TrackedProject {
@@ -91,6 +92,15 @@ export class ProjectTracker {
     project.buildStartedAt = now;
     project.lastReason = params.reason ?? [];
     project.lastProgress = null;
+    return project;
+  }
+
+  /** project/state: queued or building shows the spinner; idle ends it (also after a round that built nothing). */
+  onProjectState(params: ProjectStateParams): TrackedProject | undefined {
+    const project = this.projects.get(params.project);
+    if (!project) return undefined;
+    project.building = params.state !== 'idle';
+    if (!project.building) project.buildStartedAt = null;
     return project;
   }
 

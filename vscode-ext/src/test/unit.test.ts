@@ -95,6 +95,17 @@ test('tracker follows a build through started, progress, failure and recovery', 
   assert.equal(tracker.onBuildStarted({ project: 'unknown', reason: [] }), undefined);
 });
 
+test('tracker follows project/state: queued shows the spinner, idle ends it without a build', () => {
+  const tracker = new ProjectTracker();
+  tracker.applyList([{ id: 'p1', root: '/w/pkg', kind: 'cmake', modules: ['pkg'], generation: 3, state: 'idle',
+    last_build: { ok: true, generation: 3, duration_ms: 10, diagnostics: [], log_tail: '' } }]);
+  tracker.onProjectState({ project: 'p1', state: 'queued' });
+  assert.equal(tracker.summary(true).state, 'building');
+  tracker.onProjectState({ project: 'p1', state: 'idle' });
+  assert.equal(tracker.summary(true).text, '$(check) prestage: gen 3');
+  assert.equal(tracker.onProjectState({ project: 'unknown', state: 'idle' }), undefined);
+});
+
 test('tracker maps files to the deepest project and single files exactly', () => {
   const tracker = new ProjectTracker();
   tracker.applyOpened({ id: 'outer', root: '/w', kind: 'cargo', modules: ['a'] });
