@@ -153,7 +153,7 @@ void ProjectPipeline::run_round() {
   rescan_next_ = false;
   auto paths = std::move(pending_paths_);
   pending_paths_.clear();
-  net::post(work_, [self = shared_from_this(), rescan, paths = std::move(paths)] {
+  net::post(work_, [self = shared_from_this(), rescan, paths = std::move(paths), pythons = pythons_] {
     watch::SourceTree::Delta delta;
     std::string hash;
     std::size_t files = 0;
@@ -163,6 +163,14 @@ void ProjectPipeline::run_round() {
       files = self->tree_->file_count();
     } catch (const std::exception& e) {
       spdlog::error("{}: scanning sources failed: {}", self->info_.id, e.what());
+    }
+    // A new or changed interpreter is run here, not on the io thread; scan_done then finds its
+    // facts (or its error) in the cache.
+    for (const auto& python : pythons) {
+      try {
+        self->env_.interpreters.get(python);
+      } catch (const std::exception&) {
+      }
     }
     net::post(self->env_.io, [self, delta = std::move(delta), hash = std::move(hash), files]() mutable {
       self->scan_done(std::move(delta), std::move(hash), files);

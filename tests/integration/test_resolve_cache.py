@@ -50,7 +50,7 @@ def wait_after(events, action, predicate):
     """Runs `action`, then waits for a notification matching `predicate` that arrived after it."""
     before = len(events.seen)
     action()
-    return events.wait_for(lambda m: any(m is later for later in events.seen[before:]) and predicate(m))
+    return events.wait_for(predicate, after=before)
 
 
 def point_link(link, target):
@@ -229,4 +229,28 @@ def test_a_new_interpreter_is_asked_off_the_io_thread(daemon, single_cpp, tmp_pa
     spec = outcome["reply"]["result"]
     assert python_key(spec) != python_key(system), "the new interpreter got its own build"
     check_resolved_spec(spec)
+    events.close()
+
+
+def test_opening_a_project_asks_its_interpreter_off_the_io_thread(daemon, single_cpp, tmp_path):
+    started, release = tmp_path / "query-started", tmp_path / "query-release"
+    slow = write_wrapper(tmp_path / "slow" / "python3",
+                         f"touch {started}\nwhile [ ! -e {release} ]; do sleep 0.05; done\n")
+    events = Events(daemon)
+    project = daemon.rpc("project/open", {"root": str(single_cpp), "python": str(slow)})["id"]
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, "the interpreter was never asked"
+            time.sleep(0.05)
+        # The first round's query is blocked until `release` exists; the daemon keeps serving.
+        listed = call_on_fresh_connection(daemon, "project/list", {}, timeout=10)["result"]
+        assert [p["state"] for p in listed if p["id"] == project] == ["building"]
+        assert not release.exists()
+    finally:
+        release.touch()
+    events.wait_for(finished(project, ok=True))
+    spec = resolve_with(daemon, slow)
+    check_resolved_spec(spec)
+    assert value_of(spec["origin"], "single_cpp") == 10
     events.close()
