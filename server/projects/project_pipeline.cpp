@@ -1,5 +1,6 @@
 #include "projects/project_pipeline.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -360,6 +361,7 @@ void ProjectPipeline::finish_round(bool completed) {
         } catch (const std::exception& e) {
           spdlog::warn("{}: cannot save the source snapshot: {}", self->info_.id, e.what());
         }
+        if (self->tree_->file_count() >= watch::SourceTree::kTrimAfterFiles) ::malloc_trim(0);  // the snapshot's text
       });
     }
   }

@@ -37,7 +37,6 @@ struct SourceTree::Change {
 };
 
 namespace {
-constexpr std::size_t trim_after_hashing = 1000;  // files hashed in one operation before memory is handed back
 
 std::string to_hex(const std::array<std::uint8_t, 32>& digest) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -175,7 +174,7 @@ SourceTree::Delta SourceTree::finish(Change& change) {
   // A big scan grows the containers by doubling: give the slack back.
   if (entries_.capacity() > entries_.size() + entries_.size() / 4 + 64) entries_.shrink_to_fit();
   if (names_.capacity() > names_.size() + names_.size() / 4 + 4096) names_.shrink_to_fit();
-  if (change.hashed >= trim_after_hashing) ::malloc_trim(0);  // what the walk and hashing freed on this worker's arena
+  if (change.hashed >= kTrimAfterFiles) ::malloc_trim(0);  // what the walk and hashing freed on this worker's arena
   // The delta's paths come last: allocated above everything that stays, they go back to the system when freed.
   Delta delta;
   delta.removed.reserve(removed.size());

@@ -15,6 +15,9 @@ namespace fs = std::filesystem;
 // when it is a single file. Blocking (hashes files); not synchronised: one owner at a time.
 class SourceTree {
  public:
+  // Past this many files, an operation on a worker thread hands the memory it freed back (malloc_trim).
+  static constexpr std::size_t kTrimAfterFiles = 1000;
+
   // ignored_paths: e.g. the state dir if it sits inside the project.
   explicit SourceTree(fs::path root, std::vector<fs::path> ignored_paths = {});
 
