@@ -168,7 +168,7 @@ How each is measured:
 2. Five reloads right after each changed reload, nothing changed.
 3. Time from the write of the source file to `build/finished` on a WebSocket (then checked with
    `spec/resolve`: the new generation is visible); the baseline is the same write on the identical
-   copy and the bare build. Includes the daemon's 20 ms settle delay for file events.
+   copy and the bare build. Includes the daemon's 10 ms settle delay for file events.
 4. Prestage: item 1's reload. Rebuild-at-reload hook: item 3's bare incremental build plus item 1's
    bare load.
 5. `bench/bench_import_overhead.py` in a fresh process against a daemon with N open projects: best

@@ -1,8 +1,8 @@
 #pragma once
 // One open project's watch -> build -> stage loop. Protocol-free: it reports through callbacks.
 //
-// Scheduling: events settle for 20 ms (extended while they keep coming, capped at 300 ms after the
-// first one). A save during a running build queues one follow-up round instead of cancelling: a
+// Scheduling: events settle for 10 ms after the last one (capped at 300 ms after the first), long
+// enough for an editor's write-and-rename or a multi-file save, short next to any build. A save during a running build queues one follow-up round instead of cancelling: a
 // cancelled rustc/g++ loses all its work, a follow-up keeps the incremental state. A finished build
 // whose sources changed meanwhile is not published (stale) unless the project has gone
 // `kStarvationBound` without a new generation, so a stream of saves cannot starve it.
@@ -59,7 +59,7 @@ struct ResolveOutcome {
 
 class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
  public:
-  static constexpr std::chrono::milliseconds kSettle{20};
+  static constexpr std::chrono::milliseconds kSettle{10};
   static constexpr std::chrono::milliseconds kSettleCap{300};
   static constexpr std::chrono::seconds kStarvationBound{3};
   static constexpr int kBuildFailed = -32001;
