@@ -9,7 +9,6 @@ cd "$repo"
 out=$repo/tests/output
 mkdir -p "$out"
 export PRESTAGE_SERVER=$repo/build/server/app/prestaged
-export PRESTAGE_LOAD_REQUESTS=${PRESTAGE_LOAD_REQUESTS:-200}
 status=0
 summaries=()
 

@@ -31,7 +31,7 @@ if [ "${1:-}" != "--no-integration" ]; then
   # Every integration test, builds included: the daemon's build steps (process exits starting the
   # next step) are where ASan found a use-after-free. The suites only use failure guards, so the
   # slower daemon holds.
-  PRESTAGE_SERVER=$build/server/app/prestaged PRESTAGE_LOAD_REQUESTS=${PRESTAGE_LOAD_REQUESTS:-100} \
+  PRESTAGE_SERVER=$build/server/app/prestaged PRESTAGE_LOAD_REQUESTS=${PRESTAGE_ASAN_LOAD_REQUESTS:-100} \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration || status=1
 fi
 

@@ -27,6 +27,11 @@ def rss_kb(pid):
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def sanitized(pid):
+    """True when the process runs with AddressSanitizer's runtime."""
+    return "libasan" in pathlib.Path(f"/proc/{pid}/maps").read_text()
+
+
 def sha256_file(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -9,7 +9,7 @@ import threading
 import time
 
 from conftest import FIXTURES, PYTHON, check_reply
-from fault_helpers import check_resolved_spec, fd_count, rss_kb
+from fault_helpers import check_resolved_spec, fd_count, rss_kb, sanitized
 from pipeline_helpers import Events, finished, resolve, save, wait_idle
 
 CLIENTS = int(os.environ.get("PRESTAGE_LOAD_CLIENTS", "100"))
@@ -119,6 +119,11 @@ def test_concurrent_resolves_with_saves_landing(daemon, tmp_path):
 
     (fds1, rss1), (fds2, rss2) = readings
     assert fds2 <= fds1 + 4, f"FDs grew over a repeated run: {fds1} -> {fds2}"
-    assert rss2 <= rss1 * 1.10 + 4096, f"RSS grew over a repeated run: {rss1} kB -> {rss2} kB"
+    if sanitized(daemon.pid):
+        # ASan's quarantine holds freed memory (256 MB by default), so RSS tracks allocation volume,
+        # not leaks; LeakSanitizer checks for leaks when this daemon exits (.ci/sanitize.sh).
+        print(f"RSS {rss1} -> {rss2} kB not compared: AddressSanitizer daemon")
+    else:
+        assert rss2 <= rss1 * 1.10 + 4096, f"RSS grew over a repeated run: {rss1} kB -> {rss2} kB"
     assert len(verifier.seen) >= 2, "the saves produced no new generation during the load"
     assert daemon.rpc("server/info")["projects"] == 1
