@@ -28,6 +28,24 @@ def reload_counting(module):
     rpc_calls.clear()
     importlib.reload(module)
     return list(rpc_calls)
+
+# Holds the push thread on events for which held(method) is true, as a busy process would;
+# the returned Event lets them through.
+def hold_push_events(held):
+    release = threading.Event()
+    forward = prestage._push._on_event
+    def delayed(method, params):
+        if held(method):
+            release.wait(600)
+        forward(method, params)
+    prestage._push._on_event = delayed
+    return release
+
+def wait_stale(name, why, timeout=120):
+    deadline = time.monotonic() + timeout
+    while finder.specs.cached_generation(name) is not None:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.005)
 """
 
 
@@ -75,13 +93,7 @@ wait_cached("pyo3_pure", old_generation)  # prefetched: a reload would only stat
 assert reload_counting(pyo3_pure) == [] and pyo3_pure.get_num() == 15
 
 # Hold build events and project/state on the push thread, as a busy or preempted process would.
-release = threading.Event()
-forward = prestage._push._on_event
-def delayed(method, params):
-    if method.startswith("build/") or method == "project/state":
-        release.wait(600)
-    forward(method, params)
-prestage._push._on_event = delayed
+release = hold_push_events(lambda method: method.startswith("build/") or method == "project/state")
 
 project = change("pyo3_pure", pathlib.Path(ROOT, "src", "lib.rs"), "    15\\n", "    20\\n")
 generation = project["last_build"]["generation"]
@@ -110,20 +122,11 @@ importlib.reload(pyo3_pure)
 assert reload_counting(pyo3_pure) == []
 
 # Let build/started through, hold build/finished: the reload sees a build running.
-release = threading.Event()
-forward = prestage._push._on_event
-def delayed(method, params):
-    if method == "build/finished":
-        release.wait(600)
-    forward(method, params)
-prestage._push._on_event = delayed
+release = hold_push_events(lambda method: method == "build/finished")
 
 before = project_of("pyo3_pure")["last_build"]
 edit(pathlib.Path(ROOT, "src", "lib.rs"), "    10\\n", "    20\\n")
-deadline = time.monotonic() + 120
-while finder.specs.cached_generation("pyo3_pure") is not None:
-    assert time.monotonic() < deadline, "build/started never arrived"
-    time.sleep(0.005)
+wait_stale("pyo3_pure", "build/started never arrived")
 calls = reload_counting(pyo3_pure)
 assert calls and set(calls) == {"pyo3_pure"}, calls  # one call per second of waiting
 assert pyo3_pure.get_num() == 20, "a reload during the build waits for it"
@@ -145,19 +148,10 @@ wait_cached("pyo3_pure", generation)
 
 # Hold every build/* event: only project/state ("queued" before the settle delay) tells this
 # process that the daemon saw the save and a build is coming.
-release = threading.Event()
-forward = prestage._push._on_event
-def delayed(method, params):
-    if method.startswith("build/"):
-        release.wait(600)
-    forward(method, params)
-prestage._push._on_event = delayed
+release = hold_push_events(lambda method: method.startswith("build/"))
 
 edit(pathlib.Path(ROOT, "src", "lib.rs"), "    10\\n", "    25\\n")
-deadline = time.monotonic() + 120
-while finder.specs.cached_generation("pyo3_pure") is not None:
-    assert time.monotonic() < deadline, "project/state never made the cached spec stale"
-    time.sleep(0.005)
+wait_stale("pyo3_pure", "project/state never made the cached spec stale")
 calls = reload_counting(pyo3_pure)
 assert pyo3_pure.get_num() == 25, "the daemon had seen the save: the reload waits for its build"
 assert calls and set(calls) == {"pyo3_pure"}, calls
