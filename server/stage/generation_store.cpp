@@ -53,17 +53,6 @@ std::optional<std::uint64_t> parse_generation_name(const std::string& name) {
   return n;
 }
 
-void write_all(int fd, std::string_view data, const fs::path& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("cannot write", path);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
 std::string hash_of_files(const std::map<std::string, std::string>& files) {
   util::Sha256 h;
   for (const auto& [rel, sha] : files) {
@@ -89,27 +78,7 @@ std::string hash_generation_dir(const fs::path& dir) {
 
 // Replaces `path` via temp file + rename; fsyncs only when durable.
 void write_atomic(const fs::path& path, std::string_view content, bool durable) {
-  if (durable) {
-    util::write_file_atomic(path, content, fs::perms(0644));
-    return;
-  }
-  fs::path tmp = path;
-  tmp += ".tmp." + random_suffix();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw_errno("cannot create", tmp);
-  try {
-    write_all(fd, content, tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    errno = err;
-    throw_errno("cannot write", path);
-  }
+  util::write_file_atomic(path, content, fs::perms(0644), durable ? util::Sync::durable : util::Sync::atomic_only);
 }
 
 // Copies the tree into a temp dir, hashing every byte it writes; tracks dirs for fsync.
@@ -145,7 +114,7 @@ class Stager {
           throw_errno("cannot read", from);
         }
         if (n == 0) break;
-        write_all(out, std::string_view(buf, static_cast<size_t>(n)), to);
+        util::write_all(out, std::string_view(buf, static_cast<size_t>(n)), to);
         hasher.update(std::string_view(buf, static_cast<size_t>(n)));
       }
       if (durable_ && ::fsync(out) != 0) throw_errno("cannot fsync", to);
@@ -164,7 +133,7 @@ class Stager {
     int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (out < 0) throw_errno("cannot create", to);
     try {
-      write_all(out, content, to);
+      util::write_all(out, content, to);
       if (durable_ && ::fsync(out) != 0) throw_errno("cannot fsync", to);
     } catch (...) {
       ::close(out);

@@ -14,6 +14,8 @@ namespace {
   throw std::system_error(errno, std::generic_category(), what + " " + path.string());
 }
 
+}  // namespace
+
 void write_all(int fd, std::string_view data, const fs::path& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -24,9 +26,8 @@ void write_all(int fd, std::string_view data, const fs::path& path) {
     data.remove_prefix(static_cast<size_t>(n));
   }
 }
-}  // namespace
 
-void write_file_atomic(const fs::path& path, std::string_view content, fs::perms mode) {
+void write_file_atomic(const fs::path& path, std::string_view content, fs::perms mode, Sync sync) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   fs::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rng() & 0xffffff);
@@ -35,20 +36,25 @@ void write_file_atomic(const fs::path& path, std::string_view content, fs::perms
   try {
     ::fchmod(fd, static_cast<mode_t>(mode));
     write_all(fd, content, tmp);
-    if (::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
+    if (sync == Sync::durable && ::fsync(fd) != 0) throw_errno("cannot fsync", tmp);
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
     throw;
   }
-  ::close(fd);
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    throw_errno("cannot write", tmp);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     errno = err;
     throw_errno("cannot rename into", path);
   }
-  fsync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  if (sync == Sync::durable) fsync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());
 }
 
 std::string read_file(const fs::path& path) {

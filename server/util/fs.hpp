@@ -7,9 +7,16 @@
 namespace prestage::util {
 namespace fs = std::filesystem;
 
-// Writes `content` to `path` via a temp file in the same directory, fsync and rename.
-// Throws std::system_error naming the path on failure.
-void write_file_atomic(const fs::path& path, std::string_view content, fs::perms mode = fs::perms::owner_read | fs::perms::owner_write);
+// Whether write_file_atomic makes the new content durable (fsync file and directory) or only atomic.
+enum class Sync { durable, atomic_only };
+
+// Writes `content` to `path` via a temp file in the same directory and a rename.
+// Throws std::system_error naming the path on failure; the temp file is removed.
+void write_file_atomic(const fs::path& path, std::string_view content, fs::perms mode = fs::perms::owner_read | fs::perms::owner_write,
+                       Sync sync = Sync::durable);
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR; throws std::system_error naming `path`.
+void write_all(int fd, std::string_view data, const fs::path& path);
 
 // Reads a whole file; throws std::system_error naming the path.
 std::string read_file(const fs::path& path);
