@@ -28,7 +28,7 @@ run_suite ctest 'tests passed|tests failed' ctest --test-dir build --output-on-f
 # Two runs: each folder has its own conftest.py, imported as the module `conftest`.
 run_suite pytest-integration '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 run_suite pytest-pyclient '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/pyclient
-run_suite vscode-ext '^(ℹ (tests|pass|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
+run_suite vscode-ext '^((ℹ|#) (tests|fail) [0-9]+|[0-9]+ passed, [0-9]+ failed)' vscode-ext/test/run-all.sh
 # The same Catch2 and integration suites built with ASan + UBSan, then a short fuzz run. Skipped,
 # and said so in the summary, only when the run is already too long for CI's 90 minutes.
 if ((SECONDS < ${PRESTAGE_HARDENING_DEADLINE_S:-2700})); then

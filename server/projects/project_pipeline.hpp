@@ -2,8 +2,9 @@
 // One open project's watch -> build -> stage loop. Protocol-free: it reports through callbacks.
 //
 // Scheduling: events settle for 10 ms after the last one (capped at 300 ms after the first), long
-// enough for an editor's write-and-rename or a multi-file save, short next to any build. A save during a running build queues one follow-up round instead of cancelling: a
-// cancelled rustc/g++ loses all its work, a follow-up keeps the incremental state. A finished build
+// enough for an editor's write-and-rename or a multi-file save, short next to any build. A save
+// during a running build queues one follow-up round instead of cancelling: a cancelled rustc/g++
+// loses all its work, a follow-up keeps the incremental state. A finished build
 // whose sources changed meanwhile is not published (stale) unless the project has gone
 // `kStarvationBound` without a new generation, so a stream of saves cannot starve it.
 //
@@ -121,8 +122,8 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
                std::int64_t duration_ms, std::string log_tail);
   // Records the newest build for one interpreter and announces build/finished.
   void record_result(const std::string& python_key, BuildRecord record, const stage::Manifest* manifest);
-  void finish_round(bool completed);
-  void report_state();  // project/state on every change of state()  // completed: the round built the current sources (not cancelled or stale)
+  void finish_round(bool completed);  // completed: the round built the current sources (not cancelled or stale)
+  void report_state();                 // project/state on every change of state()
   void answer_waiters();
   // The spec/resolve answer, from a ready-made one while it is current, else built and kept.
   ResolveOutcome answer(const std::string& name, const std::string& python);
