@@ -103,8 +103,8 @@ function startProcess(command, args, options, logFile) {
   return child;
 }
 
-/** A finder-like client: raw JSON-RPC over the daemon's WebSocket, as pyclient does. */
-async function connectFinder(serverJson) {
+/** Raw JSON-RPC over the daemon's WebSocket, for the test's own questions and the final shutdown. */
+async function connectClient(serverJson) {
   const socket = new WebSocket(`ws://127.0.0.1:${serverJson.port}/rpc`, {
     headers: { Authorization: `Bearer ${serverJson.token}` },
   });
@@ -126,9 +126,50 @@ async function connectFinder(serverJson) {
     pending.set(id, (message) => (message.error ? reject(new Error(message.error.message)) : resolve(message.result)));
     socket.send(JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }));
   });
-  await request('initialize', { client: { name: 'e2e-finder', version: '0.0.0', pid: process.pid } });
+  await request('initialize', { client: { name: 'e2e-test', version: '0.0.0', pid: process.pid } });
   cleanups.push(async () => socket.close());
   return { socket, received, request };
+}
+
+/**
+ * A Python process with the real prestage client and the notebook reloader (test/e2e/kernel.py),
+ * which has imported `module`. `next()` resolves with its next JSON line.
+ */
+function startKernel(stateDir, sourceDir, module, logFile) {
+  const script = path.join(extensionDir, 'test/e2e/kernel.py');
+  const errors = fs.openSync(logFile, 'w');
+  const child = spawn(python, [script, path.join(repoRoot, 'pyclient'), sourceDir, module], {
+    env: { ...process.env, PRESTAGE_STATE_DIR: stateDir, PYTHONDONTWRITEBYTECODE: '1' },
+    stdio: ['ignore', 'pipe', errors],
+  });
+  fs.closeSync(errors);
+  cleanups.push(async () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const lines = [];
+  const waiters = [];
+  let buffer = '';
+  child.stdout.on('data', (data) => {
+    buffer += data.toString();
+    let newline;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      if (!line.startsWith('{')) {
+        log(`kernel says: ${line}`);  // e.g. the reloader's "prestage: reloaded ..."
+        continue;
+      }
+      if (waiters.length) waiters.shift()(line); else lines.push(line);
+    }
+  });
+  const next = (description, timeoutMs) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for the kernel: ${description} (see ${logFile})`)), timeoutMs);
+    const take = (line) => {
+      clearTimeout(timer);
+      try { resolve(JSON.parse(line)); } catch (error) { reject(new Error(`the kernel printed ${line}: ${error.message}`)); }
+    };
+    if (lines.length) take(lines.shift()); else waiters.push(take);
+    child.once('exit', (code) => reject(new Error(`the kernel exited with ${code} before ${description} (see ${logFile})`)));
+  });
+  return { next };
 }
 
 async function statusText() {
@@ -248,8 +289,8 @@ async function main() {
   }, 30_000);
   cleanups.push(async () => {
     try {
-      const finder = await connectFinder(serverJson);
-      await finder.request('shutdown').catch(() => undefined);
+      const client = await connectClient(serverJson);
+      await client.request('shutdown').catch(() => undefined);
     } catch { /* already gone */ }
   });
 
@@ -294,6 +335,16 @@ async function main() {
     log(`status: ${text}`);
   });
 
+  let kernel;
+  await step('a running kernel imports the package through the prestage client', async () => {
+    kernel = startKernel(stateDir, path.join(workspace, 'src'), 'cmake_pkg', path.join(outputDir, 'kernel.log'));
+    const imported = await kernel.next('importing cmake_pkg', buildTimeoutMs);
+    log(`kernel: ${JSON.stringify(imported)}`);
+    if (imported.num !== 10 || imported.generation !== firstGeneration) {
+      throw new Error(`the kernel imported get_num() = ${imported.num} from generation ${imported.generation}; expected 10 from ${firstGeneration}`);
+    }
+  });
+
   const coreFile = path.join(workspace, 'src/core.cpp');
   const lines = fs.readFileSync(coreFile, 'utf8').split('\n');
   const returnLine = lines.findIndex((line) => line.trim() === 'return 10;') + 1;
@@ -311,21 +362,20 @@ async function main() {
     log(`status: ${text}`);
   });
 
-  await step('"Reload Modules in Running Kernels" reaches a connected finder client', async () => {
-    const finder = await connectFinder(serverJson);
-    await runCommand('prestage: Reload Modules in Running Kernels');
-    const message = await waitFor('reload/requested at the finder client',
-      async () => finder.received.find((m) => m.method === 'reload/requested'), uiTimeoutMs);
-    const projects = await finder.request('project/list');
-    const project = projects.find((p) => p.root === workspace);
+  await step('"Reload Modules in Running Kernels" makes a running kernel reload the new generation', async () => {
+    if (!kernel) throw new Error('no kernel is running (see the previous step)');
+    const client = await connectClient(serverJson);
+    const project = (await client.request('project/list')).find((p) => p.root === workspace);
     if (!project) throw new Error(`project ${workspace} is not open in the daemon`);
-    if (message.params.project !== project.id) {
-      throw new Error(`reload/requested names project ${message.params.project}, expected ${project.id}`);
+    await runCommand('prestage: Reload Modules in Running Kernels');
+    const reloaded = await kernel.next('the reload after reload/requested', uiTimeoutMs);
+    log(`kernel: ${JSON.stringify(reloaded)}`);
+    if (!reloaded.requested.includes(project.id)) {
+      throw new Error(`the kernel was asked to reload ${JSON.stringify(reloaded.requested)}, expected ${project.id}`);
     }
-    if (message.params.generation !== editedGeneration) {
-      throw new Error(`reload/requested names generation ${message.params.generation}, expected ${editedGeneration}`);
+    if (reloaded.num !== 20 || reloaded.generation !== editedGeneration) {
+      throw new Error(`after the reload get_num() is ${reloaded.num} from generation ${reloaded.generation}; expected 20 from ${editedGeneration}`);
     }
-    log(`finder received ${JSON.stringify(message.params)}`);
   });
 
   const errorColumn = '  return 20 +;'.indexOf(';') + 1;
