@@ -4,9 +4,9 @@
 // Scheduling: events settle for 10 ms after the last one (capped at 300 ms after the first), long
 // enough for an editor's write-and-rename or a multi-file save, short next to any build. A save
 // during a running build queues one follow-up round instead of cancelling: a cancelled rustc/g++
-// loses all its work, a follow-up keeps the incremental state. A finished build
-// whose sources changed meanwhile is not published (stale) unless the project has gone
-// `kStarvationBound` without a new generation, so a stream of saves cannot starve it.
+// loses all its work, a follow-up keeps the incremental state. A finished build whose sources
+// changed meanwhile is not published (stale) unless the project has gone `kStarvationBound`
+// without a new generation, so a stream of saves cannot starve it.
 //
 // All members run on the daemon's io thread; hashing and staging run on the worker pool and post
 // their results back.

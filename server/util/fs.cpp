@@ -13,7 +13,6 @@ namespace {
 [[noreturn]] void throw_errno(const std::string& what, const fs::path& path) {
   throw std::system_error(errno, std::generic_category(), what + " " + path.string());
 }
-
 }  // namespace
 
 void write_all(int fd, std::string_view data, const fs::path& path) {
