@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (GUARD_S, PYTHON, REPO, TOGGLES, Daemon, Toggle, copy_fixture, log, median,  # noqa: E402
-                          percentile, run_json, write_cargo_config)
+                          run_json, write_cargo_config)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 EXT_SUFFIX = subprocess.run([PYTHON, "-c", "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"],

@@ -28,11 +28,6 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def server_binary():
     explicit = os.environ.get("PRESTAGE_SERVER")
     binary = Path(explicit) if explicit else REPO / "build" / "server" / "app" / "prestaged"

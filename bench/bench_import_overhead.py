@@ -3,7 +3,6 @@
 Usage: /usr/bin/python3 bench/bench_import_overhead.py
 Uses a running daemon (PRESTAGE_STATE_DIR) when there is one; otherwise a finder without a
 client, which takes the same in-memory hot path (the client is only used when caches are stale)."""
-import os
 import sys
 import tempfile
 import time

@@ -19,7 +19,6 @@ For pybind11 fixtures libstdc++ is preloaded in the bare processes, as it is in 
 Every process runs with PYTHONDONTWRITEBYTECODE=1, so no side writes .pyc files."""
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys

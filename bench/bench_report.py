@@ -49,7 +49,6 @@ def findings():
 
 def render(results):
     m = results["machine"]
-    h = headline(results)
     rows = []
 
     def row(figure, value, baseline, goal, verdict):

@@ -1,6 +1,5 @@
 """The MetaPathFinder: answers "not ours" from memory, and returns specs in staged generations."""
 import importlib.abc
-import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -202,8 +201,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             return None
         locations = list(module.__path__) if hasattr(module, "__path__") else None
         if _reload.is_extension_path(origin):
-            loader = importlib.machinery.ExtensionFileLoader(module.__name__, origin)
-            return importlib.util.spec_from_file_location(module.__name__, origin, loader=loader)
+            return _reload.extension_file_spec(module.__name__, origin)
         return importlib.util.spec_from_file_location(module.__name__, origin, submodule_search_locations=locations)
 
     # -- daemon ---------------------------------------------------------------------------------

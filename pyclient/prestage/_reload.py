@@ -142,21 +142,27 @@ def _prepared_spec(name, origin, state):
     return prepared[1] if prepared is not None and prepared[0] == origin else None
 
 
-def _source_spec(name, origin, locations, state):
-    spec = _prepared_spec(name, origin, state)
-    if spec is not None and spec.submodule_search_locations == locations:
-        return spec
+def _new_source_spec(name, origin, locations, state):
     loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
     return importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
 
 
+def _source_spec(name, origin, locations, state):
+    spec = _prepared_spec(name, origin, state)
+    if spec is not None and spec.submodule_search_locations == locations:
+        return spec
+    return _new_source_spec(name, origin, locations, state)
+
+
+def extension_file_spec(name, path, locations=None):
+    """A spec that loads the extension file at `path` as `name`."""
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    return importlib.util.spec_from_file_location(name, path, loader=loader, submodule_search_locations=locations)
+
+
 def extension_spec(name, path, state):
     state.loaded_extension_paths.add(path)
-    spec = _prepared_spec(name, path, state)
-    if spec is not None:
-        return spec
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    return importlib.util.spec_from_file_location(name, path, loader=loader)
+    return _prepared_spec(name, path, state) or extension_file_spec(name, path)
 
 
 def artifact_spec(name, path, state):
@@ -176,8 +182,7 @@ def spec_for_import(name, resolved, state):
         return None
     if is_extension_path(origin):
         state.loaded_extension_paths.add(origin)
-        loader = importlib.machinery.ExtensionFileLoader(name, origin)
-        spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
+        spec = extension_file_spec(name, origin, locations)
     else:
         spec = _source_spec(name, origin, locations, state)
     state.generation_by_module[name] = resolved.get("generation")
@@ -246,9 +251,9 @@ def prepare_reload(name, resolved, state):
     module = sys.modules.get(name)
     if module is None:
         return
-    origin, _ = _locate(name, resolved)
+    origin, locations = _locate(name, resolved)
     prepared = state.prepared_code.get(name)
-    if isinstance(origin, str) and origin.endswith(".py") and hasattr(module, "__path__") and (prepared or (None,))[0] != origin:
+    if isinstance(origin, str) and origin.endswith(".py") and hasattr(module, "__path__") and (prepared is None or prepared[0] != origin):
         try:
             with open(origin, "rb") as stream:
                 source = stream.read()
@@ -257,22 +262,20 @@ def prepare_reload(name, resolved, state):
         except (OSError, SyntaxError, ValueError):
             pass  # the reload reads and compiles it itself, and reports the error
     if isinstance(origin, str) and hasattr(module, "__path__"):
-        _, locations = _locate(name, resolved)
-        loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
-        spec = importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
-        if loader is not None:
+        spec = _new_source_spec(name, origin, locations, state)
+        if spec.loader is not None:
             spec.cached = importlib.util.cache_from_source(origin)  # what the reload would compute
         state.prepared_specs[name] = (origin, spec)
     prefix = name + "."
     helper_path = resolved.get("pybind11_helper")
     for artifact in resolved.get("artifacts") or ():
-        ours = artifact["module"] == name or artifact["module"].startswith(prefix)
-        loaded = sys.modules.get(artifact["module"]) if ours else None
+        if artifact["module"] != name and not artifact["module"].startswith(prefix):
+            continue
+        loaded = sys.modules.get(artifact["module"])
         if loaded is None:
             continue
-        if ours and artifact["module"] != name and artifact["sha256"] != state.sha_by_path.get(getattr(loaded, "__file__", None)):
-            loader = importlib.machinery.ExtensionFileLoader(artifact["module"], artifact["path"])
-            spec = importlib.util.spec_from_file_location(artifact["module"], artifact["path"], loader=loader)
+        if artifact["module"] != name and artifact["sha256"] != state.sha_by_path.get(getattr(loaded, "__file__", None)):
+            spec = extension_file_spec(artifact["module"], artifact["path"])
             state.prepared_specs[artifact["module"]] = (artifact["path"], spec)
         typed = state.pybind11_typed[loaded] = defines_pybind11_types(loaded)
         if typed and helper_path:
@@ -347,8 +350,8 @@ def load_extension_copy(name, path):
     The name's last component picks PyInit_<name>; CPython caches extensions by (path, name),
     so a new path runs the init function again. Single-phase init modules write themselves into
     sys.modules[name]; the previous entry is put back."""
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    spec = extension_file_spec(name, path)
+    loader = spec.loader
     missing = object()
     previous = sys.modules.get(name, missing)
     try:

@@ -70,6 +70,16 @@ def quiet_stamp(fd, generation):
     return after
 
 
+def _unchanged_since_listed(entry):
+    """True when the push thread found no newer generation and the directory has not changed since."""
+    if entry.stamp is None:
+        return False
+    try:
+        return dir_stamp(entry.fd) == entry.stamp
+    except OSError:
+        return False
+
+
 class _Entry:
     __slots__ = ("resolved", "session", "clock", "parent", "fd", "stamp")
 
@@ -120,18 +130,8 @@ class SpecCache:
         ever makes entries stale, so any interleaving reads as "before" or "after" that event."""
         entry = self._entries.get(name)
         reason = self._stale_reason(entry)
-        if reason is None:
-            stamp = entry.stamp
-            if stamp is not None:
-                try:
-                    status = os.stat(entry.fd)
-                    fresh = (status.st_ino, status.st_nlink, status.st_mtime_ns, status.st_ctime_ns) == stamp
-                except OSError:
-                    fresh = False
-            else:
-                fresh = False
-            if not fresh and (entry.parent is None or newer_generation_on_disk(entry.resolved)):
-                reason = "newer generation on disk"
+        if reason is None and not _unchanged_since_listed(entry) and newer_generation_on_disk(entry.resolved):
+            reason = "newer generation on disk"
         if reason is not None:
             self.misses[reason] = self.misses.get(reason, 0) + 1
             return None
