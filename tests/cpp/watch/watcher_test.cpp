@@ -68,6 +68,20 @@ void age(const fs::path& p) {
 
 bool has(const std::vector<fs::path>& v, const fs::path& p) { return std::find(v.begin(), v.end(), p) != v.end(); }
 
+// Overflows the inotify queue while nothing reads it: touches `a` and `b` in turn (never coalesced)
+// max_queued_events + 1000 times. Returns how many touches failed.
+long flood_inotify_queue(const fs::path& a, const fs::path& b) {
+  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
+  long max_queued = 0;
+  REQUIRE(limit_file >> max_queued);
+  long failed_touches = 0;
+  for (long i = 0; i < max_queued + 1000; ++i) {
+    timespec t[2] = {{i, 0}, {i, 0}};
+    if (::utimensat(AT_FDCWD, (i % 2 ? a : b).c_str(), t, 0) != 0) ++failed_touches;
+  }
+  return failed_touches;
+}
+
 // Feeds watcher events into a SourceTree, as the project layer does, until `done(delta so far)` holds.
 struct Pipeline {
   asio::io_context io;
@@ -268,9 +282,6 @@ TEST_CASE("hitting the watch limit later, on new subdirectories, also falls back
 }
 
 TEST_CASE("IN_Q_OVERFLOW is counted and asks for a rescan, and watching continues") {
-  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
-  long max_queued = 0;
-  REQUIRE(limit_file >> max_queued);
   TempDir dir("w-overflow");
   write_text(dir / "a.py", "1");
   write_text(dir / "b.py", "1");
@@ -279,14 +290,8 @@ TEST_CASE("IN_Q_OVERFLOW is counted and asks for a rescan, and watching continue
   Recorder rec;
   Watcher watcher(backends, dir.path(), rec.fn());
   watcher.start();
-  // The io_context is not running, so nothing reads: alternate touches (never coalesced) fill the kernel queue.
-  long failed_touches = 0;
-  for (long i = 0; i < max_queued + 1000; ++i) {
-    fs::path f = dir / (i % 2 ? "a.py" : "b.py");
-    timespec t[2] = {{i, 0}, {i, 0}};
-    if (::utimensat(AT_FDCWD, f.c_str(), t, 0) != 0) ++failed_touches;
-  }
-  REQUIRE(failed_touches == 0);
+  // The io_context is not running, so nothing reads the queue.
+  REQUIRE(flood_inotify_queue(dir / "a.py", dir / "b.py") == 0);
   REQUIRE(run_until(io, [&] { return watcher.overflows() >= 1 && rec.rescans >= 1; }));
   CHECK(watcher.overflows() == 1);
   CHECK(watcher.mode() == "inotify");
@@ -460,9 +465,6 @@ TEST_CASE("200 watchers share exactly one inotify instance") {
 }
 
 TEST_CASE("IN_Q_OVERFLOW on the shared instance reaches every subscriber") {
-  std::ifstream limit_file("/proc/sys/fs/inotify/max_queued_events");
-  long max_queued = 0;
-  REQUIRE(limit_file >> max_queued);
   TempDir dir("w-overflow-all");
   write_text(dir / "one/a.py", "1");
   write_text(dir / "one/c.py", "1");
@@ -476,13 +478,7 @@ TEST_CASE("IN_Q_OVERFLOW on the shared instance reaches every subscriber") {
   one.start();
   two.start();
   single.start();
-  // Nothing reads meanwhile: alternate touches (never coalesced) overflow the kernel queue.
-  long failed_touches = 0;
-  for (long i = 0; i < max_queued + 1000; ++i) {
-    timespec t[2] = {{i, 0}, {i, 0}};
-    if (::utimensat(AT_FDCWD, (dir / (i % 2 ? "one/a.py" : "one/c.py")).c_str(), t, 0) != 0) ++failed_touches;
-  }
-  REQUIRE(failed_touches == 0);
+  REQUIRE(flood_inotify_queue(dir / "one/a.py", dir / "one/c.py") == 0);  // nothing reads meanwhile
   REQUIRE(run_until(io, [&] { return rec_one.rescans >= 1 && rec_two.rescans >= 1 && rec_single.rescans >= 1; }));
   CHECK(one.overflows() == 1);
   CHECK(two.overflows() == 1);
