@@ -106,10 +106,14 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   void root_lost() {
     if (inotify) inotify->stop();
-    error = "watched directory " + watch_dir.string() + " was deleted or moved; checking every " + describe_interval(options.poll_interval) +
-            " for it to reappear";
-    spdlog::warn("watch: {}", error);
+    report_root_lost("checking");
     arm_root_recheck();
+  }
+
+  void report_root_lost(std::string_view how) {
+    error = "watched directory " + watch_dir.string() + " was deleted or moved; " + std::string(how) + " every " +
+            describe_interval(options.poll_interval) + " for it to reappear";
+    spdlog::warn("watch: {}", error);
   }
 
   void arm_root_recheck() {
@@ -145,9 +149,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   void poll_batch(PollWatch::Batch batch) {
     if (mode != Mode::poll) return;
     if (batch.root_vanished) {
-      error = "watched directory " + watch_dir.string() + " was deleted or moved; polling every " + describe_interval(options.poll_interval) +
-              " for it to reappear";
-      spdlog::warn("watch: {}", error);
+      report_root_lost("polling");
     } else if (batch.root_returned) {
       error = poll_reason;
     }
