@@ -34,6 +34,11 @@ Options parse_options(const std::vector<std::string>& args) {
       if (o.state_dir->empty()) throw UsageError("--state-dir must not be empty");
     } else if (arg == "--port") o.port = static_cast<unsigned short>(parse_number(arg, value(), 0, 65535));
     else if (arg == "--jobs") o.jobs = static_cast<int>(parse_number(arg, value(), 1, 256));
+    else if (arg == "--watch") {
+      std::string how = value();
+      if (how != "auto" && how != "poll") throw UsageError("--watch must be auto or poll; got \"" + how + "\"");
+      o.poll_only = how == "poll";
+    }
     else if (arg == "--log-level") {
       o.log_level = value();
       static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
@@ -46,7 +51,7 @@ Options parse_options(const std::vector<std::string>& args) {
 }
 
 std::string usage_text() {
-  return "usage: prestaged [--state-dir DIR] [--port N] [--log-level LEVEL] [--jobs N]\n"
+  return "usage: prestaged [--state-dir DIR] [--port N] [--log-level LEVEL] [--jobs N] [--watch auto|poll]\n"
          "       prestaged --version | --help\n"
          "\n"
          "Builds and stages Python native extensions in the background.\n"
@@ -56,6 +61,8 @@ std::string usage_text() {
          "  --port N           TCP port on 127.0.0.1 (default 0: an ephemeral port)\n"
          "  --log-level LEVEL  trace, debug, info (default), warn, error, critical or off\n"
          "  --jobs N           parallel builds (default 2)\n"
+         "  --watch auto|poll  auto (default): inotify, polling only where it cannot watch; poll: stat-poll\n"
+         "                     every project, for filesystems whose changes inotify does not see (NFS, FUSE)\n"
          "  --version          print the version and exit\n"
          "  --help             print this help and exit\n";
 }

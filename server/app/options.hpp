@@ -10,6 +10,7 @@ struct Options {
   unsigned short port = 0;               // --port, 0 = ephemeral
   std::string log_level = "info";        // --log-level: trace|debug|info|warn|error|critical|off
   int jobs = 2;                          // --jobs: parallel builds (for the build scheduler)
+  bool poll_only = false;                // --watch poll: stat-poll every project (filesystems inotify cannot see)
   bool show_help = false;
   bool show_version = false;
 };

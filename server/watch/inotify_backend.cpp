@@ -89,6 +89,10 @@ void InotifyBackend::arm_read() {
   });
 }
 
+void InotifyBackend::drain_now() {
+  if (stream_.is_open() && !subscribers_.empty()) drain();
+}
+
 void InotifyBackend::drain() {
   std::vector<std::shared_ptr<InotifyWatch>> touched;
   auto touch = [&touched](InotifyWatch* w) {

@@ -38,6 +38,9 @@ class InotifyBackend : public std::enable_shared_from_this<InotifyBackend> {
   bool is_open() const;
   std::size_t kernel_watches() const { return subscribers_.size(); }  // distinct wds
   std::uint64_t overflows() const { return overflows_; }
+  // Reads the queue to its end now and delivers every batch before returning. The kernel queues an
+  // event inside the writer's own syscall, so after this every write completed earlier has been seen.
+  void drain_now();
 
  private:
   friend class InotifyWatch;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <limits>
 
 #include "watch/ignore.hpp"
 
@@ -97,6 +98,18 @@ void PollWatch::stop() {
   pending_dirs_.clear();
   files_.clear();
   pending_ = Batch{};
+}
+
+void PollWatch::poll_now() {
+  if (!active_) return;
+  auto keep = shared_from_this();  // a batch callback may stop and release it
+  constexpr auto unbounded = std::numeric_limits<std::size_t>::max();
+  if (in_round_) step(unbounded);  // entries it already visited were statted before the call
+  if (active_) step(unbounded);
+  if (active_) {
+    due_ = Clock::now() + interval_;
+    backend_->schedule();
+  }
 }
 
 bool PollWatch::step(std::size_t budget) {

@@ -66,6 +66,9 @@ class PollWatch : public std::enable_shared_from_this<PollWatch> {
 
   void start();
   void stop();  // no batch is delivered afterwards
+  // Finishes the round in progress, then stats every file once more and delivers what changed, before
+  // returning: every change completed before the call is reported. Costs one stat per file.
+  void poll_now();
   bool root_missing() const { return root_missing_; }
   std::size_t tracked_files() const { return files_.size(); }
   std::uint64_t rounds() const { return rounds_; }  // completed rounds

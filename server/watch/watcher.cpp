@@ -48,11 +48,16 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   std::shared_ptr<InotifyWatch> inotify;
   std::shared_ptr<PollWatch> poll;
   std::uint64_t overflow_base = 0;  // overflows of earlier InotifyWatch instances
+  bool root_lost_ = false;          // waiting for the root to reappear (the recheck timer is armed)
 
   void start() {
     if (mode != Mode::stopped) return;
     error.clear();
     std::string why;
+    if (options.poll_only) {
+      switch_to_poll("polling as asked (--watch poll)");
+      return;
+    }
     if (!inotify_backend->open(why)) {
       switch_to_poll(why);
       return;
@@ -78,6 +83,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   void stop() {
     mode = Mode::stopped;
+    root_lost_ = false;
     timer.cancel();
     drop_inotify();
     if (poll) poll->stop();
@@ -117,24 +123,44 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   }
 
   void arm_root_recheck() {
+    root_lost_ = true;
     timer.expires_after(options.poll_interval);
     timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (ec || !self || self->mode != Mode::inotify) return;
-      std::error_code fec;
-      if (!fs::is_directory(self->watch_dir, fec)) {
-        self->arm_root_recheck();
-        return;
-      }
-      self->error.clear();
-      if (!self->watch_root() && self->mode == Mode::inotify) return;  // gone again: rechecking
-      self->on_events({}, true);
+      self->recheck_root();
     });
+  }
+
+  void recheck_root() {
+    root_lost_ = false;
+    std::error_code fec;
+    if (!fs::is_directory(watch_dir, fec)) {
+      arm_root_recheck();
+      return;
+    }
+    error.clear();
+    if (!watch_root() && mode == Mode::inotify) return;  // gone again: rechecking
+    on_events({}, true);
+  }
+
+  void sync() {
+    if (mode == Mode::poll) {
+      if (poll) poll->poll_now();
+    } else if (mode == Mode::inotify) {
+      if (root_lost_) {
+        timer.cancel();
+        recheck_root();
+      } else {
+        inotify_backend->drain_now();
+      }
+    }
   }
 
   void switch_to_poll(std::string why) {  // by value: `why` may belong to the InotifyWatch dropped here
     drop_inotify();
     timer.cancel();
+    root_lost_ = false;
     poll_reason = why + "; polling every " + describe_interval(options.poll_interval);
     error = poll_reason;
     mode = Mode::poll;
@@ -164,6 +190,7 @@ Watcher::~Watcher() { impl_->stop(); }
 
 void Watcher::start() { impl_->start(); }
 void Watcher::stop() { impl_->stop(); }
+void Watcher::sync() { impl_->sync(); }
 
 std::string_view Watcher::mode() const {
   switch (impl_->mode) {

@@ -29,6 +29,7 @@ struct WatchBackends {
 struct WatcherOptions {
   std::chrono::milliseconds poll_interval{2000};  // poll-mode round period; also how often a lost root is re-checked
   std::size_t max_watches = 0;                    // 0: only the kernel's limit; else fall back to polling past this many dirs
+  bool poll_only = false;                         // never inotify (prestaged --watch poll)
 };
 
 // Reports paths (absolute) whose content may have changed; rescan_needed means "events were lost, walk everything".
@@ -46,6 +47,9 @@ class Watcher {
   // whose (size, mtime, inode) changed, appeared or vanished.
   void start();
   void stop();  // no callback runs after stop() returns
+  // Delivers, before returning, every change completed before the call: drains the shared inotify
+  // queue (all projects' events), or stats every file once when polling, or rechecks a lost root now.
+  void sync();
 
   std::string_view mode() const;     // "inotify" | "poll" | "stopped"
   std::uint64_t overflows() const;   // IN_Q_OVERFLOW count

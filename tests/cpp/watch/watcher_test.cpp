@@ -486,3 +486,74 @@ TEST_CASE("IN_Q_OVERFLOW on the shared instance reaches every subscriber") {
   write_text(dir / "two/b.py", "2");
   REQUIRE(run_until(io, [&] { return rec_two.saw(dir / "two/b.py") && rec_single.saw(dir / "two/b.py"); }));
 }
+
+// Read-your-writes: sync() delivers, before it returns and without the io_context running, every
+// change completed before the call.
+TEST_CASE("sync delivers every write made before it, new directories included, before returning") {
+  TempDir dir("w-sync");
+  write_text(dir / "a.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec;
+  Watcher watcher(backends, dir.path(), rec.fn());
+  watcher.start();
+  REQUIRE(watcher.mode() == "inotify");
+  write_text(dir / "a.py", "2");
+  write_text(dir / "new/deeper/b.py", "1");  // created before any watch on new/ could exist
+  watcher.sync();
+  CHECK(rec.saw(dir / "a.py"));
+  CHECK(rec.saw(dir / "new"));  // reported as a directory: SourceTree walks it and finds b.py
+  SourceTree tree(dir.path());
+  tree.rescan();
+  write_text(dir / "new/deeper/b.py", "2");  // the new directory is watched from now on
+  int callbacks = rec.callbacks;
+  watcher.sync();
+  CHECK(rec.callbacks == callbacks + 1);
+  CHECK(rec.saw(dir / "new/deeper/b.py"));
+  watcher.sync();  // nothing new: no callback
+  CHECK(rec.callbacks == callbacks + 1);
+}
+
+TEST_CASE("sync of a polling watcher stats every file before returning, even between its rounds") {
+  TempDir dir("w-sync-poll");
+  write_text(dir / "a/x.py", "1");
+  write_text(dir / "b/y.py", "1");
+  for (auto f : {"a/x.py", "b/y.py"}) age(dir / f);
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec;
+  Watcher watcher(backends, dir.path(), rec.fn(), {}, WatcherOptions{.poll_interval = 3600s, .poll_only = true});
+  watcher.start();
+  REQUIRE(watcher.mode() == "poll");
+  CHECK_THAT(watcher.error(), Catch::Contains("--watch poll"));
+  REQUIRE(run_until(io, [&] { return rec.rescans >= 1; }));  // the baseline round; the next is an hour away
+  write_text(dir / "b/y.py", "22");
+  write_text(dir / "c/new.py", "1");
+  watcher.sync();
+  CHECK(rec.saw(dir / "b/y.py"));
+  CHECK(rec.saw(dir / "c/new.py"));
+  CHECK_FALSE(rec.saw(dir / "a/x.py"));
+  CHECK(rec.rescans == 1);
+}
+
+TEST_CASE("sync rechecks a lost root at once instead of at the next interval") {
+  TempDir parent("w-sync-root");
+  fs::path root = parent / "proj";
+  write_text(root / "a.py", "1");
+  asio::io_context io;
+  WatchBackends backends(io);
+  Recorder rec;
+  Watcher watcher(backends, root, rec.fn(), {}, WatcherOptions{.poll_interval = 3600s});
+  watcher.start();
+  fs::remove_all(root);
+  watcher.sync();
+  CHECK_THAT(watcher.error(), Catch::Contains("deleted or moved"));
+  int rescans = rec.rescans;
+  write_text(root / "b.py", "1");
+  watcher.sync();
+  CHECK(watcher.error().empty());
+  CHECK(rec.rescans == rescans + 1);
+  write_text(root / "c.py", "1");
+  watcher.sync();
+  CHECK(rec.saw(root / "c.py"));
+}
