@@ -74,7 +74,11 @@ int run_daemon(const app::Options& options) {
   projects::BuildSlots build_slots(static_cast<std::size_t>(options.jobs));
   build::Pybind11Helpers pybind11_helpers(ioc, state_dir / "pybind11-helper");
   watch::WatchBackends watch_backends(ioc);  // one inotify instance for every project
-  projects::PipelineEnv pipeline_env{ioc, workers, interpreters, build_slots, pybind11_helpers, watch_backends, state_dir,
+  watch::WatcherOptions watch_options;
+  watch_options.poll_only = options.poll_only;
+  projects::PipelineEnv pipeline_env{ioc,           workers,   interpreters,
+                                     build_slots,   pybind11_helpers, watch_backends,
+                                     watch_options, state_dir,
                                      [&notifier](std::string_view method, nlohmann::json params) { notifier.broadcast(method, params); }};
   rpc::Dispatcher dispatcher;
   rpc::Services* services_ptr = nullptr;

@@ -43,6 +43,7 @@ ProjectManager::ProjectManager(const fs::path& state_dir) : registry_(state_dir 
       project.error = e.what();
       spdlog::warn("keeping project {} from the registry with an error: {}", project.info.id, e.what());
     }
+    project.opened_order = ++opens_;  // the registry keeps the order projects were opened in
     std::string id = project.info.id;
     projects_.insert_or_assign(id, std::move(project));
   }
@@ -55,6 +56,7 @@ const Project& ProjectManager::open(const fs::path& root, const std::optional<st
   auto [it, inserted] = projects_.try_emplace(info.id);
   Project& project = it->second;
   bool changed = inserted || project.error.has_value();
+  project.opened_order = ++opens_;
   project.info = std::move(info);
   project.error.reset();
   if (python && std::find(project.pythons.begin(), project.pythons.end(), *python) == project.pythons.end()) {
@@ -155,11 +157,14 @@ ProjectPipeline* ProjectManager::pipeline(const std::string& id) {
 }
 
 ProjectPipeline* ProjectManager::pipeline_providing(std::string_view top) {
+  Project* newest = nullptr;
   for (auto& [id, project] : projects_) {
     const auto& modules = project.info.modules;
-    if (project.pipeline && std::find(modules.begin(), modules.end(), top) != modules.end()) return project.pipeline.get();
+    if (project.pipeline && std::find(modules.begin(), modules.end(), top) != modules.end() &&
+        (!newest || project.opened_order > newest->opened_order))
+      newest = &project;
   }
-  return nullptr;
+  return newest ? newest->pipeline.get() : nullptr;
 }
 
 std::vector<ProjectPipeline*> ProjectManager::pipelines_containing(const fs::path& path) {
@@ -174,6 +179,21 @@ std::vector<ProjectPipeline*> ProjectManager::pipelines_containing(const fs::pat
     bool inside = !rel.empty() && *rel.begin() != "..";
     if (inside) out.push_back(project.pipeline.get());
   }
+  return out;
+}
+
+std::vector<ProjectPipeline*> ProjectManager::sync(const std::vector<std::string>& ids) {
+  std::vector<ProjectPipeline*> out;
+  if (ids.empty()) {
+    for (auto& [id, project] : projects_)
+      if (project.pipeline) out.push_back(project.pipeline.get());
+  } else {
+    for (const auto& id : ids) {
+      if (!find(id)) throw ProjectError("no open project with id \"" + id + "\"");
+      if (auto* p = pipeline(id)) out.push_back(p);
+    }
+  }
+  for (auto* p : out) p->sync();
   return out;
 }
 

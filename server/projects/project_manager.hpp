@@ -43,6 +43,7 @@ struct Project {
   // (with its last known id/kind/modules) and reported with this message until closed or reopened.
   std::optional<std::string> error;
   std::shared_ptr<ProjectPipeline> pipeline;  // null until pipelines are enabled, or while `error` is set
+  std::uint64_t opened_order = 0;             // later opens (and re-opens) are higher
 };
 
 class ProjectManager {
@@ -75,10 +76,14 @@ class ProjectManager {
   void stop_pipelines();
 
   ProjectPipeline* pipeline(const std::string& id);
-  // The pipeline of the open project that provides top-level module `top`, or null.
+  // The pipeline of the open project that provides top-level module `top`, or null. When several
+  // do, the one opened (or re-opened) last: the project the user is working on now.
   ProjectPipeline* pipeline_providing(std::string_view top);
   // Pipelines whose root is `path` or contains it.
   std::vector<ProjectPipeline*> pipelines_containing(const fs::path& path);
+  // ProjectPipeline::sync on the given projects (every open one when `ids` is empty); returns their
+  // pipelines. Throws ProjectError naming an id that is not open.
+  std::vector<ProjectPipeline*> sync(const std::vector<std::string>& ids);
 
   std::size_t count() const { return projects_.size(); }
 
@@ -99,6 +104,7 @@ class ProjectManager {
   std::map<std::string, Project> projects_;  // by id
   std::function<void()> on_changed_;
   PipelineEnv* pipeline_env_ = nullptr;
+  std::uint64_t opens_ = 0;
   RecentPythonChecks python_checks_{build::InterpreterCache::kRecheckAfter};
 };
 }  // namespace prestage::projects

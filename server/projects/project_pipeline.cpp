@@ -57,7 +57,7 @@ void ProjectPipeline::start() {
       [weak](std::vector<fs::path> paths, bool rescan) {
         if (auto self = weak.lock()) self->paths_changed(std::move(paths), rescan);
       },
-      ignored);
+      ignored, env_.watch_options);
   watcher_->start();
   rescan_next_ = true;
   request_round();
@@ -70,13 +70,14 @@ void ProjectPipeline::stop() {
   if (watcher_) watcher_->stop();
   if (task_) task_->cancel();
   if (slots_requested_) env_.slots.forget(info_.id);
-  if (round_active_) env_.slots.release();
-  round_active_ = slots_requested_ = settling_ = false;
+  if (holds_slot_) env_.slots.release();
+  round_active_ = slots_requested_ = holds_slot_ = building_ = settling_ = false;
   for (auto& w : waiters_) {
     w.timer->cancel();
     w.done({nullptr, kBuildFailed, "project " + info_.id + " was closed", nullptr});
   }
   waiters_.clear();
+  answer_idle_waiters();
 }
 
 void ProjectPipeline::add_python(const std::string& python) {
@@ -126,25 +127,50 @@ void ProjectPipeline::settle_fired() {
   report_state();
 }
 
+void ProjectPipeline::sync() {
+  if (stopped_) return;
+  if (watcher_) watcher_->sync();  // may call paths_changed, which starts settling
+  if (settling_) {
+    settle_timer_.cancel();
+    settle_fired();
+  }
+}
+
+void ProjectPipeline::when_idle(std::chrono::milliseconds timeout, std::function<void(bool)> done) {
+  if (stopped_ || !busy()) return done(true);
+  auto timer = std::make_shared<net::steady_timer>(env_.io, timeout);
+  idle_waiters_.push_back({std::move(done), timer});
+  timer->async_wait([weak = weak_from_this(), timer](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    auto& waiters = self->idle_waiters_;
+    auto it = std::find_if(waiters.begin(), waiters.end(), [&](const IdleWaiter& w) { return w.timer == timer; });
+    if (it == waiters.end()) return;
+    auto done = std::move(it->done);
+    waiters.erase(it);
+    done(false);
+  });
+}
+
+void ProjectPipeline::answer_idle_waiters() {
+  auto waiters = std::move(idle_waiters_);
+  idle_waiters_.clear();
+  for (auto& w : waiters) {
+    w.timer->cancel();
+    w.done(true);
+  }
+}
+
 void ProjectPipeline::request_round() {
   if (stopped_) return;
   if (round_active_) {
     follow_up_ = true;
     return;
   }
-  if (slots_requested_) return;
-  slots_requested_ = true;
-  report_state();
-  env_.slots.acquire(info_.id, [weak = weak_from_this(), &io = env_.io] {
-    net::post(io, [weak] {
-      if (auto self = weak.lock()) self->run_round();
-    });
-  });
+  run_round();
 }
 
 void ProjectPipeline::run_round() {
-  if (stopped_) return;
-  slots_requested_ = false;
   round_active_ = true;
   follow_up_ = false;
   report_state();
@@ -208,6 +234,22 @@ void ProjectPipeline::scan_done(watch::SourceTree::Delta delta, std::string sour
   }
   round_restage_only_ = unbuilt_ && round_python_only_ && every_target_staged && !force;
   round_index_ = 0;
+  if (round_restage_only_) return start_building();  // copies files, compiles nothing: no slot
+  slots_requested_ = true;
+  env_.slots.acquire(info_.id, [weak = weak_from_this(), &io = env_.io, &slots = env_.slots] {
+    net::post(io, [weak, &slots] {
+      auto self = weak.lock();
+      if (!self || self->stopped_ || !self->slots_requested_) return slots.release();  // granted after the round ended
+      self->slots_requested_ = false;
+      self->holds_slot_ = true;
+      self->start_building();
+    });
+  });
+}
+
+void ProjectPipeline::start_building() {
+  building_ = true;
+  report_state();
   env_.notify("build/started", {{"project", info_.id}, {"reason", round_reasons_}});
   build_next_python();
 }
@@ -347,9 +389,11 @@ void ProjectPipeline::record_result(const std::string& python_key, BuildRecord r
 
 void ProjectPipeline::finish_round(bool completed) {
   if (stopped_) return;
-  round_active_ = false;
+  round_active_ = building_ = false;
   task_.reset();
-  env_.slots.release();
+  if (slots_requested_) env_.slots.forget(info_.id);
+  if (holds_slot_) env_.slots.release();
+  slots_requested_ = holds_slot_ = false;
   if (completed) {
     // The generation now matches the tree (or the build failed and will be retried on the next change).
     unbuilt_ = false;
@@ -381,6 +425,7 @@ void ProjectPipeline::answer_waiters() {
     w.timer->cancel();
     w.done(answer(w.name, w.python));
   }
+  answer_idle_waiters();
 }
 
 void ProjectPipeline::report_state() {
@@ -391,8 +436,8 @@ void ProjectPipeline::report_state() {
 }
 
 std::string_view ProjectPipeline::state() const {
-  if (round_active_) return "building";
-  if (slots_requested_ || settling_) return "queued";
+  if (building_) return "building";
+  if (round_active_ || settling_) return "queued";
   return "idle";
 }
 

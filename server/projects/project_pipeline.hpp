@@ -43,6 +43,7 @@ struct PipelineEnv {
   BuildSlots& slots;
   build::Pybind11Helpers& pybind11_helpers;
   watch::WatchBackends& watch_backends;  // the daemon's one inotify instance and poll scheduler
+  watch::WatcherOptions watch_options;   // --watch
   fs::path state_dir;
   std::function<void(std::string_view method, nlohmann::json params)> notify;
   std::size_t keep_generations = 5;
@@ -79,9 +80,15 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   void add_python(const std::string& python);
   void paths_changed(std::vector<fs::path> paths, bool rescan);  // watcher events and file/saved
   void force_build();                                             // build/run
+  // Read-your-writes: takes in every change completed before the call (Watcher::sync) and ends the
+  // settle delay, so a caller waiting for idle() gets the round that covers them.
+  void sync();
+  // Runs done(true) once no round is settling, scanning, waiting for a slot or building (at once when
+  // idle, or when the project closes), done(false) after `timeout`.
+  void when_idle(std::chrono::milliseconds timeout, std::function<void(bool idle)> done);
 
   std::string_view state() const;  // "idle" | "queued" | "building"
-  bool busy() const { return round_active_ || settling_ || slots_requested_; }
+  bool busy() const { return round_active_ || settling_; }
   nlohmann::json status() const;   // {generation, state, last_build, watch}
   nlohmann::json generations() const;
   nlohmann::json build_log() const;
@@ -116,6 +123,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   void request_round();
   void run_round();
   void scan_done(watch::SourceTree::Delta delta, std::string source_hash, std::size_t files);
+  void start_building();  // build/started, then the first interpreter (with a build slot unless restaging)
   void build_next_python();
   void build_finished(const build::Interpreter& python, build::BuildOutput output, std::chrono::steady_clock::time_point began);
   void publish(const build::Interpreter& python, stage::PackageLayout layout, std::vector<Diagnostic> warnings,
@@ -157,10 +165,13 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   bool stopped_ = false;
   std::string_view reported_state_ = "idle";
 
-  // Scheduling state.
+  // Scheduling state. A round scans first, then takes a build slot only when it compiles, so a save
+  // that changed nothing never waits behind another project's build.
   bool settling_ = false;
   bool slots_requested_ = false;
-  bool round_active_ = false;
+  bool holds_slot_ = false;
+  bool round_active_ = false;  // from the scan to the end of the round
+  bool building_ = false;      // from build/started to the end of the round
   bool follow_up_ = false;
   bool force_next_ = false;
   bool rescan_next_ = true;  // the first round walks everything
@@ -184,6 +195,12 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::map<std::string, BuildRecord> records_;  // python key -> newest build
   std::string last_python_key_;
   std::vector<Waiter> waiters_;
+  struct IdleWaiter {
+    std::function<void(bool)> done;
+    std::shared_ptr<boost::asio::steady_timer> timer;
+  };
+  std::vector<IdleWaiter> idle_waiters_;
+  void answer_idle_waiters();
   std::map<std::string, std::set<std::uint64_t>> pins_;  // client id -> generations
   // python key -> the pybind11 headers the project builds against (empty: none); read once per build,
   // not on every spec/resolve.

@@ -1,5 +1,7 @@
 #include "rpc/params.hpp"
 
+#include <algorithm>
+
 namespace prestage::rpc {
 ParamReader::ParamReader(const nlohmann::json& params, std::string path) : params_(params), path_(std::move(path)) {
   if (!params_.is_object()) throw InvalidParams(path_ + " must be an object");
@@ -47,6 +49,16 @@ std::optional<bool> ParamReader::optional_bool(std::string_view field) const {
   if (!v) return std::nullopt;
   if (!v->is_boolean()) throw InvalidParams(name(field) + " must be a boolean, got " + v->type_name());
   return v->get<bool>();
+}
+
+std::chrono::milliseconds ParamReader::optional_wait(std::string_view field, std::chrono::seconds if_true,
+                                                    std::chrono::seconds max) const {
+  const auto* v = get(field);
+  if (!v) return std::chrono::milliseconds::zero();
+  if (v->is_boolean()) return v->get<bool>() ? std::chrono::milliseconds(if_true) : std::chrono::milliseconds::zero();
+  if (!v->is_number() || v->get<double>() < 0)
+    throw InvalidParams(name(field) + " must be a boolean or a non-negative number of seconds");
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(v->get<double>(), double(max.count())) * 1000));
 }
 
 ParamReader ParamReader::object(std::string_view field) const {

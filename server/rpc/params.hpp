@@ -1,5 +1,6 @@
 #pragma once
 // Typed access to a request's params for handlers; every failure throws InvalidParams naming the field.
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -20,6 +21,8 @@ class ParamReader {
   std::int64_t integer(std::string_view field) const;
   std::optional<std::int64_t> optional_integer(std::string_view field) const;
   std::optional<bool> optional_bool(std::string_view field) const;
+  // A wait budget: absent/null/false -> 0, true -> `if_true`, a non-negative number of seconds (capped at `max`).
+  std::chrono::milliseconds optional_wait(std::string_view field, std::chrono::seconds if_true, std::chrono::seconds max) const;
   ParamReader object(std::string_view field) const;  // required nested object
   const nlohmann::json& raw() const { return params_; }
 

@@ -16,6 +16,7 @@ void register_generation_list(Dispatcher& dispatcher, Services& services);
 void register_spec_resolve(Dispatcher& dispatcher, Services& services);
 void register_reload_request(Dispatcher& dispatcher, Services& services);
 void register_file_saved(Dispatcher& dispatcher, Services& services);
+void register_sync(Dispatcher& dispatcher, Services& services);
 
 // Registers every method above. `services` must outlive the dispatcher's use.
 void register_all(Dispatcher& dispatcher, Services& services);

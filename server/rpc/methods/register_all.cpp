@@ -14,5 +14,6 @@ void register_all(Dispatcher& dispatcher, Services& services) {
   register_spec_resolve(dispatcher, services);
   register_reload_request(dispatcher, services);
   register_file_saved(dispatcher, services);
+  register_sync(dispatcher, services);
 }
 }  // namespace prestage::rpc

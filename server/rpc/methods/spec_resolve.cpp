@@ -1,4 +1,4 @@
-// spec/resolve {name, python, wait?, loaded?, pins?} -> the staged spec of `name`, or null when no open
+// spec/resolve {name, python, wait?, sync?, loaded?, pins?} -> the staged spec of `name`, or null when no open
 // project provides it. Waits (bounded) for a queued or running build when `wait` is set.
 #include <chrono>
 
@@ -9,15 +9,6 @@ namespace prestage::rpc {
 namespace {
 constexpr std::chrono::seconds kDefaultWait{120};
 constexpr std::chrono::seconds kMaxWait{3600};
-
-std::chrono::milliseconds wait_budget(const nlohmann::json& params) {
-  auto it = params.find("wait");
-  if (it == params.end() || it->is_null()) return std::chrono::milliseconds::zero();
-  if (it->is_boolean()) return it->get<bool>() ? kDefaultWait : std::chrono::milliseconds::zero();
-  if (!it->is_number() || it->get<double>() < 0) throw InvalidParams("params.wait must be a boolean or a non-negative number of seconds");
-  auto ms = std::chrono::milliseconds(static_cast<std::int64_t>(std::min(it->get<double>(), double(kMaxWait.count())) * 1000));
-  return ms;
-}
 }  // namespace
 
 void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
@@ -30,7 +21,8 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
     } catch (const projects::ProjectError& e) {
       throw InvalidParams(std::string("params.python: ") + e.what());
     }
-    auto budget = wait_budget(params);
+    auto budget = p.optional_wait("wait", kDefaultWait, kMaxWait);
+    const bool sync = p.optional_bool("sync").value_or(false);
     p.optional_bool("loaded");
     if (auto pins = params.find("pins"); pins != params.end()) {
       if (!pins->is_array()) throw InvalidParams("params.pins must be an array of {project, generation}");
@@ -50,6 +42,7 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
       reply.ok(nullptr);
       return;
     }
+    if (sync) pipeline->sync();  // every save completed before this call is seen (and waited for, with `wait`)
     pipeline->resolve(name, python, budget.count() > 0, budget, [reply](projects::ResolveOutcome outcome) mutable {
       if (outcome.error_code != 0) reply.fail({outcome.error_code, std::move(outcome.error_message), std::move(outcome.error_data)});
       else reply.ok_serialized(outcome.result ? std::string_view(*outcome.result) : std::string_view("null"));
