@@ -36,13 +36,9 @@ def timed(owner, attribute, label):
     setattr(owner, attribute, wrapper)
 
 timed(prestage.PrestageFinder, "find_spec", "finder.find_spec (all)")
-timed(prestage.PrestageFinder, "_resolve", "finder._resolve (spec cache or RPC)")
-timed(prestage.PrestageFinder, "_resolve_from_daemon", "spec/resolve round trip")
-try:
-    from prestage import _spec_cache
-    timed(_spec_cache.SpecCache, "lookup", "spec cache lookup")
-except ImportError:
-    pass
+timed(prestage.PrestageFinder, "_resolve", "finder._resolve (one syncing spec/resolve)")
+if hasattr(prestage.Client, "send"):
+    timed(prestage.Client, "send", "spec/resolve round trip (send)")
 timed(_reload, "spec_for_reload", "spec_for_reload")
 timed(_reload, "release_pybind11_types", "pybind11 type release")
 timed(machinery.SourceFileLoader, "get_code", "get_code (compile or .pyc)")

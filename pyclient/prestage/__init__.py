@@ -10,14 +10,17 @@ import sys
 import threading
 import time
 
-from ._client import Client, PushChannel, default_state_dir
-from ._errors import BuildError, DaemonUnavailable, PrestageError, RpcError
+from ._client import Client
+from ._discovery import default_state_dir
+from ._errors import BuildError, BuildTimeout, DaemonUnavailable, PrestageError, RpcError
 from ._finder import PrestageFinder
+from ._push import PushChannel
 from . import _pybind11
+from ._errors import BUILD_WAIT_TIMED_OUT
 
 __all__ = [
-    "BuildError", "DaemonUnavailable", "PrestageError", "RpcError", "PrestageFinder",
-    "install", "uninstall", "open", "status", "wait_idle", "connect", "finder",
+    "BuildError", "BuildTimeout", "DaemonUnavailable", "PrestageError", "RpcError", "PrestageFinder",
+    "install", "uninstall", "open", "status", "sync", "wait_idle", "connect", "finder",
     "load_ipython_extension", "unload_ipython_extension",
 ]
 __version__ = "0.1.0"
@@ -37,6 +40,13 @@ def connect(*, autostart=True, wait_timeout=30.0):
         return _shared_client
 
 
+def _running_client(wait_timeout):
+    """The shared client, with a daemon behind it: a daemon that went away is started again."""
+    client = connect(wait_timeout=wait_timeout)
+    client.ensure_running(wait_timeout=wait_timeout)
+    return client
+
+
 def finder():
     """The installed PrestageFinder, or None."""
     return _finder
@@ -48,7 +58,7 @@ def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
     wait_timeout bounds how long an import waits for a running build; start_timeout bounds
     how long to wait for an auto-started daemon's server.json."""
     global _finder, _push
-    client = connect(wait_timeout=start_timeout)
+    client = _running_client(start_timeout)
     state_dir = client.state_dir
     with _lock:
         if _finder is not None:
@@ -100,18 +110,37 @@ def status():
     return list(connect().call("project/list") or [])
 
 
+def sync(projects=None, timeout=60.0):
+    """Makes the daemon take in every save completed before the call, then waits until the given
+    projects (ids; every open one by default) are idle: their builds are over. Returns their
+    project/list entries; raises TimeoutError after `timeout` s."""
+    return _sync(projects, timeout, "prestage.sync")
+
+
 def wait_idle(timeout=60.0):
-    """Returns when no build is queued or running; raises TimeoutError after `timeout` s."""
+    """Returns project/list once every save completed before the call has been built (or found
+    unchanged) and no build is queued or running; raises TimeoutError after `timeout` s."""
+    return _sync(None, timeout, "prestage.wait_idle")
+
+
+def _sync(projects, timeout, caller):
     deadline = time.monotonic() + timeout
+    client = connect()
+    params = {} if projects is None else {"projects": list(projects)}
     while True:
-        projects = status()
-        busy = [project for project in projects if project.get("state") != "idle"]
-        if not busy:
-            return projects
+        budget = min(max(deadline - time.monotonic(), 0.0), 30.0)
+        busy = None
+        try:
+            listed = client.call("sync", {**params, "wait": budget}, timeout=budget + 30)["projects"]
+            busy = [str(project.get("root")) for project in listed if project.get("state") != "idle"]
+            if not busy:
+                return list(listed)
+        except RpcError as error:
+            if error.code != BUILD_WAIT_TIMED_OUT:
+                raise
+            busy = list((error.data or {}).get("projects", []))
         if time.monotonic() >= deadline:
-            names = ", ".join(str(project.get("root")) for project in busy)
-            raise TimeoutError(f"prestage.wait_idle: still building after {timeout:g} s: {names}")
-        time.sleep(0.05)
+            raise TimeoutError(f"{caller}: still building after {timeout:g} s: {', '.join(busy or ['?'])}")
 
 
 def load_ipython_extension(ipython):

@@ -1,12 +1,16 @@
-"""Errors raised by the prestage client."""
+"""Errors raised by the prestage client.
+
+Every error an import or reload can raise is a PrestageError, and PrestageError is an ImportError
+(as with maturin-import-hook: one ImportError subclass for everything the hook raises), so code that
+handles a failed import handles these too."""
 
 
-class PrestageError(Exception):
-    """The daemon could not be reached or answered with an error."""
+class PrestageError(ImportError):
+    """The daemon could not be reached, or answered with an error."""
 
 
 class DaemonUnavailable(PrestageError):
-    """No daemon is running and none could be started."""
+    """No daemon is running for the state dir and none could be started (or it went away)."""
 
 
 class RpcError(PrestageError):
@@ -19,7 +23,11 @@ class RpcError(PrestageError):
         self.data = data
 
 
-class BuildError(ImportError):
+class BuildTimeout(PrestageError):
+    """The build an import waits for did not finish within the finder's wait_timeout."""
+
+
+class BuildError(PrestageError):
     """The newest build of a project failed; the message holds the compiler's diagnostics."""
 
     def __init__(self, message, *, name=None, project=None, generation=None, diagnostics=(), log_tail=""):

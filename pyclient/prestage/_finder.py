@@ -6,13 +6,14 @@ import sys
 import threading
 import time
 
-from . import _reload
-from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, RpcError
-from ._spec_cache import SpecCache
+from . import _reentry, _reload
+from ._client import Client, encode
+from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, BuildTimeout, PrestageError, RpcError
 
 _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
 _PROGRESS_AFTER_S = 1.0
+_REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imports do not ask again sooner
 
 
 def _read_small(path):
@@ -54,8 +55,9 @@ def project_root_of(entry, levels=1):
 class PrestageFinder(importlib.abc.MetaPathFinder):
     """Finds modules provided by projects open in prestaged.
 
-    `resolve(name, loaded)` returns a resolved spec dict or None and raises BuildError;
-    `projects()` returns the daemon's project/list; `open_project(root)` opens one."""
+    Every import and reload of a managed module asks the daemon once (`spec/resolve` with `sync`), so
+    it reflects every save completed before it started. Imports that prestage's own client code makes
+    never reach it (_reentry)."""
 
     def __init__(self, client=None, *, enable_reloading=True, wait_timeout=300.0, python=None, helper_finder=None):
         self.client = client
@@ -70,11 +72,12 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._dir_stems = {}  # directory -> {stem: path} of single-file sources
         self._path_snapshot = None
         self._stale = True
+        self._retry_refresh_at = 0.0
         self._opened_roots = set()
         self.pending_reload_projects = set()
         self.newest_generation = {}  # project id -> newest good generation announced by push
-        self.specs = SpecCache()  # resolved specs a reload may use without asking the daemon
-        self._prefetch_client = None  # the push thread's own connection, so it never waits on ours
+        self._push_client = None  # the push thread's own client, so it never waits on the importing threads'
+        self._synced_bodies = {}  # (name, loaded) -> the encoded syncing spec/resolve request
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -86,14 +89,17 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._stale = True
 
     def _refresh_managed(self):
+        if time.monotonic() < self._retry_refresh_at:
+            return
         with self._lock:
             self._stale = False
             if self.client is None:
                 return
             try:
-                projects = self.client.call("project/list")
+                projects = self.client.call("project/list", timeout=10.0)
             except Exception:  # noqa: BLE001 - a dead daemon must not break unrelated imports
                 self._stale = True
+                self._retry_refresh_at = time.monotonic() + _REFRESH_RETRY_S  # nor slow them down
                 return
             self._managed = {name: project for project in projects or () for name in project.get("modules", ())}
 
@@ -141,6 +147,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     # -- the import protocol --------------------------------------------------------------------
     def find_spec(self, fullname, path=None, target=None):
+        if _reentry.active():  # an import made by prestage's own client code or thread
+            return None
         if self._stale:
             self._refresh_managed()
         if sys.path != self._path_snapshot:
@@ -155,6 +163,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             return self._top_level_spec(fullname, target)
         if top in self._managed:
             if target is None:
+                self.state.submodules.add(fullname)
                 return _reload.artifact_spec(fullname, path, self.state)
             if not self.enable_reloading:
                 return None
@@ -206,38 +215,26 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     # -- daemon ---------------------------------------------------------------------------------
     def _resolve(self, name, *, loaded):
-        """The newest spec of `name`: from the prefetched specs when they are provably current, else
-        spec/resolve, waiting (bounded) for a running build; one progress line after 1 s."""
-        cached = self.specs.lookup(name)
-        if cached is not None:
-            return cached
-        ticket = self.specs.ticket()
-        resolved = self._resolve_from_daemon(name, loaded=loaded)
-        self.specs.store(name, resolved, ticket)
-        return resolved
-
-    def _ask(self, client, name, params, timeout):
-        resolved = client.call("spec/resolve", {**params, "name": name}, timeout=timeout)
-        if resolved is None and "." in name and name.partition(".")[0] not in self._managed:
-            # name.rs / name.cpp found in a package's __path__: its project provides the leaf name.
-            resolved = client.call("spec/resolve", {**params, "name": name.rpartition(".")[2]}, timeout=timeout)
-        return resolved
-
-    def _resolve_from_daemon(self, name, *, loaded):
-        params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded}
+        """The newest spec of `name`. The first call syncs: the daemon takes in every save completed
+        before it (and waits for the build they start); later calls only wait. One progress line
+        after a second of waiting."""
+        params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded, "sync": True}
         deadline = time.monotonic() + self.wait_timeout
         announced = False
         while True:
             try:
+                if params["sync"] and "." not in name and hasattr(self.client, "send"):
+                    return self._ask_synced(name, params)
                 return self._ask(self.client, name, params, params["wait"] + 60)
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
                 if error.code != BUILD_WAIT_TIMED_OUT:
-                    raise ImportError(f"prestage: resolving {name!r} failed: {error}", name=name) from error
+                    raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
+            params["sync"] = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ImportError(
+                raise BuildTimeout(
                     f"prestage: the build providing {name!r} did not finish within {self.wait_timeout:g} s "
                     "(see `python -m prestage status`)",
                     name=name,
@@ -248,68 +245,54 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 announced = True
             params["wait"] = min(remaining, 30.0)
 
-    def _prefetch(self, names, at_least=None):
-        """On the push thread: resolves `names` of loaded modules now, so their next reload needs no RPC."""
+    def _ask_synced(self, name, params):
+        """The first, syncing ask of a top-level name: the hot call of every reload. Its request body
+        is made once, and an answer identical to the last one is not parsed again."""
+        key = (name, params["loaded"])
+        body = self._synced_bodies.get(key)
+        if body is None:
+            body = self._synced_bodies[key] = encode("spec/resolve", {**params, "name": name})
+        return self.client.send(body, "spec/resolve", params["wait"] + 60, reuse=True)
+
+    def _ask(self, client, name, params, timeout):
+        resolved = client.call("spec/resolve", {**params, "name": name}, timeout=timeout)
+        if resolved is None and "." in name and name.partition(".")[0] not in self._managed:
+            # name.rs / name.cpp found in a package's __path__: its project provides the leaf name.
+            resolved = client.call("spec/resolve", {**params, "name": name.rpartition(".")[2]}, timeout=timeout)
+        return resolved
+
+    def _prefetch(self, project):
+        """On the push thread, when a build of `project` finished: readies what the next reload of its
+        loaded modules needs (code objects, specs), so that reload does no compiling of its own."""
         client = self._push_thread_client()
         if client is None:
             return
+        names = [name for name, owner in list(self.state.project_by_module.items()) if owner == project and name in sys.modules]
         for name in names:
-            if name.partition(".")[0] not in sys.modules:
-                continue
-            ticket = self.specs.ticket()
             try:
                 resolved = self._ask(client, name, {"python": self.python, "loaded": True}, 30.0)
-            except Exception:  # noqa: BLE001 - a failed prefetch only means the reload asks itself
-                continue
-            self.specs.store(name, resolved, ticket, at_least=at_least, verify=True)
-            if isinstance(resolved, dict):
-                try:
+                if isinstance(resolved, dict):
                     _reload.prepare_reload(name, resolved, self.state)
-                except Exception:  # noqa: BLE001 - e.g. the module changed under us; the reload does the work
-                    pass
+            except Exception:  # noqa: BLE001 - a failed prefetch only means the reload does the work itself
+                continue
 
     def _push_thread_client(self):
-        if self._prefetch_client is None and self.client is not None and hasattr(self.client, "info"):
-            from ._client import Client
-
-            self._prefetch_client = Client(self.client.info, self.client.state_dir)
-        return self._prefetch_client
-
-    def _after_reconnect(self, names):
-        """On the push thread, after (re)connecting: events were missed, so learn which projects are
-        busy before trusting any prefetched spec."""
-        client = self._push_thread_client()
-        if client is None:
-            return
-        try:
-            projects = client.call("project/list", timeout=30.0)
-        except Exception:  # noqa: BLE001 - without the list nothing is prefetched; reloads ask the daemon
-            return
-        busy = {project.get("id") for project in projects or () if project.get("state") != "idle"}
-        for project in busy:
-            self.specs.mark_building(project)
-        self._prefetch(names)
+        if self._push_client is None and self.client is not None and hasattr(self.client, "info"):
+            self._push_client = Client(self.client.info, self.client.state_dir)
+        return self._push_client
 
     # -- push events (called on the push thread; never runs user code) --------------------------------
     def on_event(self, method, params):
         if method == "connected":
             self._stale = True
             self.state.prepared_code.clear()  # perhaps another daemon: generation paths may be reused
-            self._after_reconnect(self.specs.connected())
-        elif method == "disconnected":
-            self.specs.disconnected()
+            self._push_client = None  # follow the client to the daemon it now talks to
         elif method == "projects/changed":
             self._stale = True
-            self.specs.projects_changed()
-        elif method == "build/started":
-            self.specs.build_started(params.get("project"))
-        elif method == "project/state":
-            self.specs.project_state(params.get("project"), params.get("state"))
         elif method == "build/finished":
-            names = self.specs.build_finished(params.get("project"))
             if params.get("ok"):
                 self.newest_generation[params.get("project")] = params.get("generation")
-                self._prefetch(names, at_least=params.get("generation"))
+                self._prefetch(params.get("project"))
         elif method == "reload/requested":
             self.pending_reload_projects.add(params.get("project"))
 

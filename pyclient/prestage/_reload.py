@@ -4,6 +4,7 @@ A resolved spec is `{project, generation, origin, submodule_search_locations, pa
 artifacts: [{module, path, sha256}], pybind11_helper?}`; a generation directory is a complete
 sys.path entry. Nothing here talks to the daemon, so it can be driven with hand-made generations.
 """
+import atexit
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -44,7 +45,9 @@ class ReloadState:
         self.project_by_module = {}
         self.loaded_extension_paths = set()
         self.artifact_paths = {}  # extension module name -> its path in the newest generation resolved
-        self.package_code = {}  # module name -> (source bytes, code object) it last ran
+        self.package_code = {}  # module name -> (origin, source bytes, code object) it last ran
+        self.submodules = set()  # dotted names imported below managed top-level modules (noted by the finder)
+        self._cached_paths = {}  # origin -> its __cached__ path, computed once
         self.prepared_code = {}  # module name -> (origin, source bytes, code object) for its next reload
         self.pybind11_typed = weakref.WeakKeyDictionary()  # loaded extension module -> defines pybind11 types
         self.prepared_specs = {}  # module name -> (origin, spec) made ahead for its next load; used once
@@ -74,8 +77,6 @@ class ReloadState:
         with self._lock:
             if self._fresh_dir is None:
                 self._fresh_dir = tempfile.mkdtemp(prefix=f"prestage-reload-{os.getpid()}-")
-                import atexit
-
                 atexit.register(shutil.rmtree, self._fresh_dir, True)
             self._fresh_count += 1
             directory = os.path.join(self._fresh_dir, str(self._fresh_count))
@@ -143,8 +144,16 @@ def _prepared_spec(name, origin, state):
 
 
 def _new_source_spec(name, origin, locations, state):
-    loader = StagedSourceLoader(name, origin, state) if origin.endswith(".py") else None
-    return importlib.util.spec_from_file_location(name, origin, loader=loader, submodule_search_locations=locations)
+    if not origin.endswith(".py"):
+        return importlib.util.spec_from_file_location(name, origin, submodule_search_locations=locations)
+    spec = importlib.util.spec_from_file_location(
+        name, origin, loader=StagedSourceLoader(name, origin, state), submodule_search_locations=locations
+    )
+    cached = state._cached_paths.get(origin)
+    if cached is None:
+        cached = state._cached_paths[origin] = importlib.util.cache_from_source(origin)
+    spec.cached = cached  # what importlib would compute for __cached__, without computing it each time
+    return spec
 
 
 def _source_spec(name, origin, locations, state):
@@ -200,8 +209,8 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
     origin, locations = _locate(name, resolved)
     if origin is None:
         return None
-    if hasattr(module, "__path__"):
-        _unload_changed_extensions(module, resolved, state, helper_finder)
+    if hasattr(module, "__path__") and state.generation_by_module.get(name) != resolved.get("generation"):
+        _unload_changed_extensions(module, resolved, state, helper_finder)  # same generation: nothing changed
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
     return _source_spec(name, origin, locations, state)
@@ -224,24 +233,27 @@ class StagedSourceLoader(importlib.machinery.SourceFileLoader):
         self._state = state
 
     def get_code(self, fullname):
+        known = self._state.package_code.get(fullname)
+        if known is not None and known[0] == self.path:
+            return known[2]  # the same generation's file: generations never change
         prepared = self._state.prepared_code.get(fullname)
         if prepared is not None and prepared[0] == self.path:
-            self._state.package_code[fullname] = prepared[1:3]
+            self._state.package_code[fullname] = prepared
             return prepared[2]
         source = self.get_data(self.path)
         code = _code_for(fullname, self.path, source, self._state)
         if code is None:
             code = super().get_code(fullname)
-        self._state.package_code[fullname] = (source, code)
+        self._state.package_code[fullname] = (self.path, source, code)
         return code
 
 
 def _code_for(name, path, source, state):
     """The code object `name` last ran, with co_filename `path`, if `source` is the same; else None."""
     known = state.package_code.get(name)
-    if known is None or known[0] != source:
+    if known is None or known[1] != source:
         return None
-    code = known[1]
+    code = known[2]
     return code if code.co_filename == path else _with_filename(code, path)
 
 
@@ -262,10 +274,7 @@ def prepare_reload(name, resolved, state):
         except (OSError, SyntaxError, ValueError):
             pass  # the reload reads and compiles it itself, and reports the error
     if isinstance(origin, str) and hasattr(module, "__path__"):
-        spec = _new_source_spec(name, origin, locations, state)
-        if spec.loader is not None:
-            spec.cached = importlib.util.cache_from_source(origin)  # what the reload would compute
-        state.prepared_specs[name] = (origin, spec)
+        state.prepared_specs[name] = (origin, _new_source_spec(name, origin, locations, state))
     prefix = name + "."
     helper_path = resolved.get("pybind11_helper")
     for artifact in resolved.get("artifacts") or ():
@@ -286,11 +295,13 @@ def prepare_reload(name, resolved, state):
 
 
 def _unload_changed_extensions(package, resolved, state, helper_finder):
-    """Drops from sys.modules the package's direct extension submodules whose sha256 changed."""
+    """Drops from sys.modules every extension inside the package (at any depth: `pkg.sub.ext` too)
+    whose sha256 changed, and points the loaded subpackages' __path__ into the new generation, so that
+    the next import of a dropped extension loads the new file."""
     prefix = package.__name__ + "."
     for artifact in resolved.get("artifacts") or ():
         module_name = artifact["module"]
-        if not module_name.startswith(prefix) or "." in module_name[len(prefix):]:
+        if not module_name.startswith(prefix):
             continue
         loaded = sys.modules.get(module_name)
         if loaded is None:
@@ -300,9 +311,37 @@ def _unload_changed_extensions(package, resolved, state, helper_finder):
             continue
         release_pybind11_types(loaded, resolved, state, helper_finder)
         del sys.modules[module_name]
-        child = module_name[len(prefix):]
-        if package.__dict__.get(child) is loaded:
-            delattr(package, child)
+        parent_name, _, child = module_name.rpartition(".")
+        parent = sys.modules.get(parent_name)
+        if parent is not None and parent.__dict__.get(child) is loaded:
+            delattr(parent, child)
+    _repoint_subpackages(package, resolved, state)
+
+
+def _repoint_subpackages(package, resolved, state):
+    """Loaded subpackages of `package` whose __path__ lies in an older generation of the same
+    project get the new generation's directory instead (they are not re-run)."""
+    entry = resolved.get("path_entry")
+    if not entry:
+        return
+    generations = os.path.dirname(entry)
+    prefix = package.__name__ + "."
+    for name in list(state.submodules):
+        module = sys.modules.get(name) if name.startswith(prefix) else None
+        old_path = getattr(module, "__path__", None)
+        if not isinstance(old_path, list) or not old_path:
+            continue
+        parts = name.split(".")
+        new_dir = os.path.join(entry, *parts)
+        old_entry = old_path[0]
+        for _ in parts:
+            old_entry = os.path.dirname(old_entry)
+        if old_entry == entry or os.path.dirname(old_entry) != generations or not os.path.isdir(new_dir):
+            continue
+        module.__path__ = [new_dir]
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec.submodule_search_locations = [new_dir]
 
 
 def _spec_for_extension_reload(module, resolved, state, helper_finder):

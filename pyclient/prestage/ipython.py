@@ -11,6 +11,7 @@ class NotebookReloader:
     def __init__(self, ipython):
         self.ipython = ipython
         self.enabled = True
+        self._reported = {}  # module name -> the failed build last reported for it
 
     def pre_run_cell(self, *args, **kwargs):
         if not self.enabled:
@@ -24,15 +25,19 @@ class NotebookReloader:
         requested = set(finder.pending_reload_projects)
         finder.pending_reload_projects.difference_update(requested)
         try:
-            newest = {project["id"]: (project.get("generation"), project.get("last_build")) for project in prestage.status()}
-        except prestage.PrestageError as error:
-            print(f"prestage: daemon unavailable, not reloading: {error}", file=sys.stderr)
+            # Every save made before this cell is built (or found unchanged) before the cell runs.
+            projects = prestage.sync(sorted(set(loaded.values())), timeout=finder.wait_timeout)
+        except (prestage.PrestageError, TimeoutError) as error:
+            print(f"prestage: not reloading: {error}", file=sys.stderr)
             return
-        for name, project in sorted(loaded.items()):
-            generation, _ = newest.get(project, (None, None))
+        newest = {project["id"]: project for project in projects}
+        for name, project_id in sorted(loaded.items()):
+            project = newest.get(project_id) or {}
+            self._report_failure(name, project)
+            generation = project.get("generation")
             current = finder.state.generation_by_module.get(name)
             newer = generation is not None and current is not None and generation > current
-            if not (newer or project in requested):
+            if not (newer or project_id in requested):
                 continue
             try:
                 importlib.reload(sys.modules[name])
@@ -43,6 +48,19 @@ class NotebookReloader:
                 print(f"prestage: reloading {name} failed: {error!r}", file=sys.stderr)
                 continue
             print(f"prestage: reloaded {name} (generation {finder.state.generation_by_module.get(name)})")
+
+    def _report_failure(self, name, project):
+        """Says once per failed build that the cell runs the previous generation."""
+        last = project.get("last_build") or {}
+        if last.get("ok") is not False:
+            self._reported.pop(name, None)
+            return
+        key = repr(last.get("diagnostics"))
+        if self._reported.get(name) == key:
+            return
+        self._reported[name] = key
+        error = prestage.BuildError.from_rpc_data(name, last)
+        print(f"{error}\nprestage: {name} keeps running generation {project.get('generation')}", file=sys.stderr)
 
     def magic(self, line):
         """%prestage on|off|status"""
