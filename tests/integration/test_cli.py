@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -204,6 +205,9 @@ def test_server_json_appears_atomically(start_daemon, tmp_path):
     watcher.start()
     try:
         d = start_daemon(state_dir=state)
+        deadline = time.monotonic() + 10  # on a loaded machine the poller may not have run yet
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         stop.set()
         watcher.join()

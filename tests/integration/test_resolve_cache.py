@@ -243,9 +243,10 @@ def test_opening_a_project_asks_its_interpreter_off_the_io_thread(daemon, single
         while not started.exists():
             assert time.monotonic() < deadline, "the interpreter was never asked"
             time.sleep(0.05)
-        # The first round's query is blocked until `release` exists; the daemon keeps serving.
+        # The first round's query (during its scan, before any build) is blocked until `release`
+        # exists; the daemon keeps serving.
         listed = call_on_fresh_connection(daemon, "project/list", {}, timeout=10)["result"]
-        assert [p["state"] for p in listed if p["id"] == project] == ["building"]
+        assert [p["state"] for p in listed if p["id"] == project] == ["queued"]
         assert not release.exists()
     finally:
         release.touch()

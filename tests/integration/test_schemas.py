@@ -7,7 +7,7 @@ from jsonschema import Draft202012Validator
 from schema_check import SCHEMA_DIR, STORE, schema_names, validate
 
 PROTOCOL_METHODS = ["initialize", "server/info", "shutdown", "project/open", "project/close", "project/list",
-                    "build/run", "build/log", "generation/list", "spec/resolve", "reload/request"]
+                    "build/run", "build/log", "generation/list", "spec/resolve", "reload/request", "sync"]
 NOTIFICATIONS = ["build/started", "build/progress", "build/finished", "reload/requested", "projects/changed",
                  "project/state"]
 

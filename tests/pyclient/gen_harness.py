@@ -22,6 +22,8 @@ class GenerationFinder(importlib.abc.MetaPathFinder):
         if resolved is None:
             return None
         if name != top:
+            if target is None:
+                self.state.submodules.add(name)
             if target is not None and hasattr(target, "__path__"):
                 return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
             return None
