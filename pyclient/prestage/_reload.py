@@ -99,11 +99,23 @@ class ReloadState:
 
 
 def defines_pybind11_types(module):
-    return any(isinstance(value, type) and type(value).__name__ == "pybind11_type" for value in vars(module).values())
+    """Whether the extension module (or a submodule it made with def_submodule) binds pybind11 classes."""
+    return any(
+        (isinstance(value, type) and type(value).__name__ == "pybind11_type")
+        or (isinstance(value, types.ModuleType) and value.__name__.startswith(module.__name__ + ".") and defines_pybind11_types(value))
+        for value in list(vars(module).values())
+    )
+
+
+# Extension name -> (helper, old module) that released its types, until the fresh copy's load
+# settles them; and the releases rolled back because no fresh copy loaded (yet).
+_pybind11_unsettled = {}
+_pybind11_rolled_back = {}
 
 
 def release_pybind11_types(module, resolved, state, helper_finder=None):
-    """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry."""
+    """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry.
+    The load of the fresh copy settles them (ExtensionLoader; settle_pybind11_types)."""
     typed = state.pybind11_typed.get(module)
     if typed is None:
         typed = defines_pybind11_types(module)
@@ -115,7 +127,67 @@ def release_pybind11_types(module, resolved, state, helper_finder=None):
     if not helper_path:
         return []
     helper = state.pybind11_helper(helper_path)
-    return list(helper.release_module_types(module))
+    released = list(helper.release_module_types(module))
+    _pybind11_unsettled[module.__name__] = (helper, module)
+    return released
+
+
+def settle_pybind11_types(name, fresh):
+    """After a fresh copy of extension `name` loaded (`fresh`), or failed to (None): old classes whose
+    C++ layout is unchanged merge into the new ones, the others stay apart, a failure rolls back.
+    Returns {class: outcome}."""
+    helper, _ = _pybind11_unsettled.pop(name, (None, None))
+    if helper is None:
+        return {}
+    outcome = dict(helper.settle_module_types(name, fresh))
+    for label, result in outcome.items():
+        if result.startswith("kept apart"):
+            sys.stderr.write(
+                f"prestage: {label} {result[len('kept apart: '):]}; its objects from before the reload work only "
+                "with the old code, and the old code must not be given new ones\n"
+            )
+    return outcome
+
+
+def settle_unloaded_pybind11_types():
+    """Rolls back the releases whose extension was not loaded again (a package __init__ that failed
+    first, or no longer imports it): the old classes go back into pybind11's registry."""
+    for name, release in list(_pybind11_unsettled.items()):
+        if name not in sys.modules:
+            settle_pybind11_types(name, None)
+            _pybind11_rolled_back[name] = release
+
+
+def _release_again(name):
+    """A fresh copy of `name` loads after its release was rolled back: release the old types again."""
+    helper, old_module = _pybind11_rolled_back.pop(name, (None, None))
+    if helper is not None:
+        helper.release_module_types(old_module)
+        _pybind11_unsettled[name] = (helper, old_module)
+
+
+def forget_extension_submodules(module):
+    """Drops from sys.modules the submodules an extension made (pybind11's def_submodule registers
+    them there), so that a fresh copy creates its own rather than reusing the old ones.
+    Returns {name: module} dropped, for put_back_submodules."""
+    prefix = module.__name__ + "."
+    reachable, pending = {}, [module]
+    while pending:
+        for value in list(vars(pending.pop()).values()):
+            if isinstance(value, types.ModuleType) and getattr(value, "__name__", "").startswith(prefix) and id(value) not in reachable:
+                reachable[id(value)] = value
+                pending.append(value)
+    dropped = {}
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith(prefix) and id(loaded) in reachable and reachable[id(loaded)] is loaded:
+            dropped[name] = sys.modules.pop(name)
+    return dropped
+
+
+def put_back_submodules(dropped):
+    """Undoes forget_extension_submodules after a failed load."""
+    for name, module in dropped.items():
+        sys.modules.setdefault(name, module)
 
 
 def _locate(name, resolved):
@@ -154,9 +226,29 @@ def _source_spec(name, origin, locations, state):
     return _new_source_spec(name, origin, locations, state)
 
 
+class ExtensionLoader(importlib.machinery.ExtensionFileLoader):
+    """The standard extension loader, telling the pybind11 helper when a fresh copy has loaded."""
+
+    def create_module(self, spec):
+        _release_again(self.name)
+        try:
+            return super().create_module(spec)
+        except BaseException:
+            settle_pybind11_types(self.name, None)
+            raise
+
+    def exec_module(self, module):
+        try:
+            super().exec_module(module)
+        except BaseException:
+            settle_pybind11_types(self.name, None)
+            raise
+        settle_pybind11_types(self.name, module)
+
+
 def extension_file_spec(name, path, locations=None):
     """A spec that loads the extension file at `path` as `name`."""
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    loader = ExtensionLoader(name, path)
     return importlib.util.spec_from_file_location(name, path, loader=loader, submodule_search_locations=locations)
 
 
@@ -222,6 +314,12 @@ class StagedSourceLoader(importlib.machinery.SourceFileLoader):
     def __init__(self, fullname, path, state):
         super().__init__(fullname, path)
         self._state = state
+
+    def exec_module(self, module):
+        try:
+            super().exec_module(module)
+        finally:
+            settle_unloaded_pybind11_types()
 
     def get_code(self, fullname):
         prepared = self._state.prepared_code.get(fullname)
@@ -299,6 +397,7 @@ def _unload_changed_extensions(package, resolved, state, helper_finder):
         if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
             continue
         release_pybind11_types(loaded, resolved, state, helper_finder)
+        forget_extension_submodules(loaded)
         del sys.modules[module_name]
         child = module_name[len(prefix):]
         if package.__dict__.get(child) is loaded:
@@ -334,7 +433,12 @@ class FreshExtensionLoader:
         if path in self.state.loaded_extension_paths or path == getattr(module, "__file__", None):
             path = self.state.fresh_copy(path)
         release_pybind11_types(module, self.resolved, self.state, self.helper_finder)
-        fresh = load_extension_copy(self.name, path)
+        submodules = forget_extension_submodules(module)
+        try:
+            fresh = load_extension_copy(self.name, path)
+        except BaseException:
+            put_back_submodules(submodules)
+            raise
         self.state.loaded_extension_paths.add(self.path)
         self.state.loaded_extension_paths.add(path)
         kept = {key: module.__dict__[key] for key in _KEPT_ATTRIBUTES if key in module.__dict__}
