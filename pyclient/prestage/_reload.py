@@ -85,7 +85,8 @@ class ReloadState:
             return target
 
     def pybind11_helper(self, helper_path):
-        """Loads (once) the _prestage_pybind11 helper at helper_path."""
+        """Loads (once) the _prestage_pybind11 helper at helper_path. Helpers of the same pybind11
+        internals (one per process) share one copy: it keeps what earlier reloads merged."""
         with self._lock:
             helper = self._helpers.get(helper_path)
             if helper is None:
@@ -94,8 +95,13 @@ class ReloadState:
                     raise ImportError(f"prestage: cannot load the pybind11 helper {helper_path}")
                 helper = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(helper)
+                helper = _helper_by_internals.setdefault(helper.internals_id, helper)
                 self._helpers[helper_path] = helper
             return helper
+
+
+# pybind11 internals id -> the helper loaded first for it in this process.
+_helper_by_internals = {}
 
 
 def defines_pybind11_types(module):
