@@ -71,8 +71,9 @@ const void* image_of(const void* address) {
 }
 
 std::string type_name(PyTypeObject* type) {
-  py::object module = py::getattr(reinterpret_cast<PyObject*>(type), "__module__", py::str("?"));
-  return py::str(module).cast<std::string>() + "." + type->tp_name;
+  auto* object = reinterpret_cast<PyObject*>(type);
+  return py::str(py::getattr(object, "__module__", py::str("?"))).cast<std::string>() + "." +
+         py::str(py::getattr(object, "__qualname__", py::str(type->tp_name))).cast<std::string>();
 }
 
 // ---- the C++-type registry -------------------------------------------------------------------
@@ -119,6 +120,19 @@ std::unordered_map<PyTypeObject*, Released>& released_types() {
   return *types;
 }
 
+// Python type -> the images whose code was built for its type_info's layout: its own, and those of
+// the older types merged into it.
+std::unordered_map<PyTypeObject*, std::unordered_set<const void*>>& reader_images() {
+  static auto* readers = new std::unordered_map<PyTypeObject*, std::unordered_set<const void*>>();  // never destroyed: exit runs after Py_Finalize
+  return *readers;
+}
+
+bool may_read(const void* image, const pyd::type_info* info) {
+  if (image == image_of(reinterpret_cast<const void*>(info->dealloc))) return true;
+  auto found = reader_images().find(info->type);
+  return found != reader_images().end() && found->second.count(image) != 0;
+}
+
 const Released* released_entry(const pyd::type_info* info) {
   auto found = released_types().find(info->type);
   return found == released_types().end() || found->second.info != info ? nullptr : &found->second;
@@ -156,7 +170,7 @@ void init_released_instance(pyd::instance* instance, const void* holder) {
 void* load_released_instance(PyObject* source, const pyd::type_info* info) {
   const void* caller = image_of(__builtin_return_address(0));
   const Released* entry = released_entry(info);
-  if (entry != nullptr && !entry->why.empty() && caller != image_of(reinterpret_cast<const void*>(info->dealloc))) {
+  if (entry != nullptr && !entry->why.empty() && !may_read(caller, info)) {
     throw py::type_error(type_name(info->type) + " object is from before a reload that " + entry->why +
                          "; only the code it was created with can use it");
   }
@@ -313,6 +327,7 @@ void forget_when_dead(PyTypeObject* type) {
                   it = it->first == reinterpret_cast<PyObject*>(type) ? cache.erase(it) : std::next(it);
                 }
                 released_types().erase(type);
+                reader_images().erase(type);
                 reference.dec_ref();
               }))
       .release();
@@ -337,6 +352,11 @@ void merge_type(const Released& entry, pyd::type_info* new_info) {
     infos.swap(unique);
   }
   own_direct_conversions(new_info);
+  auto& readers = reader_images()[new_info->type];
+  readers.insert(image_of(reinterpret_cast<const void*>(old_info->dealloc)));
+  auto older_readers = reader_images().find(old_type);
+  if (older_readers != reader_images().end()) readers.insert(older_readers->second.begin(), older_readers->second.end());
+  forget_when_dead(new_info->type);
   add_to_mro(old_type, new_info->type);
   // old_info is no longer reachable from pybind11; it is left allocated.
 }

@@ -190,10 +190,13 @@ def forget_extension_submodules(module):
     return dropped
 
 
-def put_back_submodules(dropped):
-    """Undoes forget_extension_submodules after a failed load."""
-    for name, module in dropped.items():
-        sys.modules.setdefault(name, module)
+def put_back_submodules(module, dropped):
+    """Undoes forget_extension_submodules after a failed load, dropping what the failed copy made."""
+    prefix = module.__name__ + "."
+    for name in [name for name in sys.modules if name.startswith(prefix) and name not in dropped]:
+        if isinstance(sys.modules[name], types.ModuleType) and getattr(sys.modules[name], "__file__", None) is None:
+            del sys.modules[name]
+    sys.modules.update(dropped)
 
 
 def _locate(name, resolved):
@@ -443,7 +446,7 @@ class FreshExtensionLoader:
         try:
             fresh = load_extension_copy(self.name, path)
         except BaseException:
-            put_back_submodules(submodules)
+            put_back_submodules(module, submodules)
             raise
         self.state.loaded_extension_paths.add(self.path)
         self.state.loaded_extension_paths.add(path)

@@ -143,15 +143,114 @@ def test_pb11_features_three_reloads_under_asan(tmp_path):
     """The same scenario with the fixture and the helper built with -fsanitize=address (the daemon
     passes its CXXFLAGS to CMake and to the helper) and libasan preloaded into the interpreter."""
     binary = server_binary()
-    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
-    if binary is None or not os.path.isfile(libasan):
-        pytest.skip("needs prestaged and libasan")
+    # libstdc++ too: python3 does not link it, and ASan's __cxa_throw interceptor needs it loaded.
+    libraries = [
+        subprocess.run(["g++", f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+        for name in ("libasan.so", "libstdc++.so.6")
+    ]
+    if binary is None or not all(os.path.isfile(library) for library in libraries):
+        pytest.skip("needs prestaged, libasan and libstdc++")
     sanitized = {"CXXFLAGS": "-fsanitize=address -fno-omit-frame-pointer", "LDFLAGS": "-fsanitize=address"}
     instance = Daemon(tmp_path, binary, extra_env=sanitized)
     try:
         root = instance.open_copy("pb11_features")
         instance.wait_built(instance.open(root)["id"])
-        env = {**instance.env, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0"}
+        env = {**instance.env, "LD_PRELOAD": " ".join(libraries), "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0"}
         run_checked(PROLOGUE + f"ROOT = {str(root)!r}\n" + PACKAGE_SCENARIO, env=env, timeout=2400)
     finally:
         instance.stop()
+
+
+SINGLE = FIXTURES / "single" / "pb11_single.cpp"
+
+
+@pytest.fixture(scope="module")
+def single_variants(tmp_path_factory):
+    """pb11_single built four ways, in parallel: g1, g2 (same layout), failing, g3 (wider classes)."""
+    root = tmp_path_factory.mktemp("pb11_single")
+    variants = {
+        "g1": ["-DGEN=1"], "g2": ["-DGEN=2"], "failing": ["-DGEN=3", "-DFAIL=1"], "g3": ["-DGEN=3", "-DWIDE=1"],
+        "helper": None,
+    }
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build(item):
+        key, flags = item
+        source = PYCLIENT / "native" / "prestage_pybind11.cpp" if flags is None else SINGLE
+        return key, compile_pybind11(source, root / key / f"out{EXT_SUFFIX}", "-fvisibility=hidden", *(flags or []))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(build, variants.items()))
+
+
+def _single_generations(root, variants):
+    specs = {}
+    for number, key in enumerate(("g1", "g2", "failing", "g3"), start=1):
+        entry = root / f"gen-{number}"
+        entry.mkdir()
+        target = entry / f"pb11_single{EXT_SUFFIX}"
+        shutil.copyfile(variants[key], target)
+        specs[key] = {
+            "project": "offline-pb11", "generation": number, "origin": str(target), "submodule_search_locations": None,
+            "path_entry": str(entry), "artifacts": [{"module": "pb11_single", "path": str(target), "sha256": key}],
+        }
+    return specs
+
+
+def test_single_file_submodules_failed_load_and_layout_change(single_variants, tmp_path):
+    import json
+
+    specs = _single_generations(tmp_path, single_variants)
+    code = f"""
+import importlib, json, sys
+sys.path.insert(0, {str(PYCLIENT.parent / 'tests' / 'pyclient')!r})
+from gen_harness import GenerationFinder
+SPECS = json.loads({json.dumps(json.dumps(specs))})
+finder = GenerationFinder(helper_path={str(single_variants['helper'])!r})
+sys.meta_path.insert(0, finder)
+finder.serve("pb11_single", SPECS["g1"])
+import pb11_single as m
+from pb11_single import shape_side as shape_side_1, shared_side as shared_side_1
+shape, shared, inner, sub_1 = m.Shape(4), m.Shared(6), m.sub.Inner(), m.sub
+assert m.sub.sub_value() == 1 and sys.modules["pb11_single.sub"] is sub_1
+
+finder.serve("pb11_single", SPECS["g2"])
+importlib.reload(m)
+assert m.generation() == 2 and m.sub is not sub_1 and sys.modules["pb11_single.sub"] is m.sub
+assert m.sub.sub_value() == 2 and sub_1.sub_value() == 1, "def_submodule: the fresh copy has its own submodule"
+assert m.sub.inner_value(inner) == 52 and m.shape_side(shape) == 42 and m.shared_side(shared) == 62
+sub_2 = m.sub
+
+finder.serve("pb11_single", SPECS["failing"])
+try:
+    importlib.reload(m)
+except Exception as error:
+    assert "init failed on purpose" in str(error), error
+else:
+    raise AssertionError("the failing copy loaded")
+assert m.generation() == 2 and m.sub is sub_2 and sys.modules["pb11_single.sub"] is sub_2, "a failed load leaves the module as it was"
+assert m.shape_side(m.Shape(1)) == 12 and m.shared_side(shared) == 62 and m.sub.inner_value(m.sub.Inner()) == 52
+
+finder.serve("pb11_single", SPECS["g3"])
+importlib.reload(m)  # no 'already registered': the failed load was rolled back
+assert m.generation() == 3 and m.shape_side(m.Shape(2)) == 23 and m.shared_side(m.Shared(2)) == 23
+assert m.sub.inner_value(inner) == 53, "an unchanged class still merges"
+for call, argument in ((m.shape_side, shape), (m.shared_side, shared)):
+    try:
+        call(argument)
+    except TypeError as error:
+        assert "changed its size" in str(error) and "before a reload" in str(error), error
+    else:
+        raise AssertionError("new code read an object whose layout changed")
+assert shape_side_1(shape) == 41, "the old code still uses its own objects"
+try:
+    shared_side_1(shared)
+except TypeError as error:
+    assert "holder" in str(error), error
+else:
+    raise AssertionError("a holder of a kept-apart class was passed on")
+assert not isinstance(shape, m.Shape)
+print("OK")
+"""
+    result = run_checked(code)
+    assert "changed its size" in result.stderr, "the reload says which classes were kept apart"
