@@ -104,6 +104,7 @@ for g in (2, 3, 4):
         if code_g != g:
             assert not isinstance(generations[-1][1]["dog"], code.Dog), "new objects are not instances of old classes"
             assert objects["color"] != core.Color.green and int(objects["color"]) == int(core.Color.green), "enums compare by class"
+        assert objects["point"] == core.Point(1, 2) and core.Point(1, 2) == objects["point"], "__eq__ across generations"
         try:
             code.raise_feature_error()
         except code.FeatureError as error:  # the class of the code that raised
