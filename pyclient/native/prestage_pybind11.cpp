@@ -175,8 +175,9 @@ void* load_released_instance(PyObject* source, const pyd::type_info* info) {
                          "; only the code it was created with can use it");
   }
   if (!info->default_holder) {
-    throw py::type_error(type_name(info->type) + " object is from before a reload and is held by a custom holder or "
-                         "std::shared_ptr; it cannot be passed on until the reload has finished");
+    const std::string state = entry != nullptr && !entry->why.empty() ? "that " + entry->why : "still in progress";
+    throw py::type_error(type_name(info->type) + " object is from before a reload " + state +
+                         "; its std::shared_ptr or custom holder cannot be passed to other code");
   }
   pyd::type_caster_generic caster(info);
   return caster.load(source, false) ? caster.value : nullptr;
@@ -317,14 +318,18 @@ void add_to_mro(PyTypeObject* older, PyTypeObject* newer) {
 }
 
 // When an old Python type that maps to another type_info dies, pybind11 does not clean its
-// registered_types_py entry (it only does for a type's own type_info); this does.
+// registered_types_py entry (it only does for a type's own type_info, in its metaclass's dealloc,
+// which a collected cycle runs after this callback); this does, and drops the helper's records.
 void forget_when_dead(PyTypeObject* type) {
   py::weakref(reinterpret_cast<PyObject*>(type), py::cpp_function([type](py::handle reference) {
                 auto& internals = pyd::get_internals();
-                internals.registered_types_py.erase(type);
-                auto& cache = internals.inactive_override_cache;
-                for (auto it = cache.begin(); it != cache.end();) {
-                  it = it->first == reinterpret_cast<PyObject*>(type) ? cache.erase(it) : std::next(it);
+                auto entry = internals.registered_types_py.find(type);
+                if (entry != internals.registered_types_py.end() && !(entry->second.size() == 1 && entry->second[0]->type == type)) {
+                  internals.registered_types_py.erase(entry);
+                  auto& cache = internals.inactive_override_cache;
+                  for (auto it = cache.begin(); it != cache.end();) {
+                    it = it->first == reinterpret_cast<PyObject*>(type) ? cache.erase(it) : std::next(it);
+                  }
                 }
                 released_types().erase(type);
                 reader_images().erase(type);
