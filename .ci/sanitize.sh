@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ASan + UBSan build of the daemon and the Catch2 suites in build-asan/, then ctest and the integration
-# suite against the sanitized daemon. LeakSanitizer is on. Exits non-zero on any failure or sanitizer report.
+# suite against the sanitized daemon, and one pybind11 reload scenario under ASan. LeakSanitizer is on. Exits non-zero on any failure or sanitizer report.
 #   .ci/sanitize.sh            everything
 #   .ci/sanitize.sh --no-integration   Catch2 only
 set -uo pipefail
@@ -33,6 +33,11 @@ if [ "${1:-}" != "--no-integration" ]; then
   # slower daemon holds.
   PRESTAGE_SERVER=$build/server/app/prestaged PRESTAGE_LOAD_REQUESTS=${PRESTAGE_ASAN_LOAD_REQUESTS:-100} \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration || status=1
+  # The pybind11 helper runs inside the user's interpreter: one reload scenario with the fixture and
+  # the helper built with -fsanitize=address and libasan preloaded into python3 (ASan reports fail it).
+  echo "=== sanitize: pybind11 reloads under ASan"
+  PRESTAGE_SERVER=$build/server/app/prestaged PRESTAGE_PYBIND11_ASAN=1 \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/pyclient/test_pybind11_reload.py -k asan || status=1
 fi
 
 reports=$(ls "$out"/asan.* "$out"/ubsan.* 2>/dev/null || true)

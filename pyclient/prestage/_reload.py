@@ -86,7 +86,8 @@ class ReloadState:
             return target
 
     def pybind11_helper(self, helper_path):
-        """Loads (once) the _prestage_pybind11 helper at helper_path."""
+        """Loads (once) the _prestage_pybind11 helper at helper_path. Helpers of the same pybind11
+        internals (one per process) share one copy: it keeps what earlier reloads merged."""
         with self._lock:
             helper = self._helpers.get(helper_path)
             if helper is None:
@@ -95,16 +96,33 @@ class ReloadState:
                     raise ImportError(f"prestage: cannot load the pybind11 helper {helper_path}")
                 helper = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(helper)
+                helper = _helper_by_internals.setdefault(helper.internals_id, helper)
                 self._helpers[helper_path] = helper
             return helper
 
 
+# pybind11 internals id -> the helper loaded first for it in this process.
+_helper_by_internals = {}
+
+
 def defines_pybind11_types(module):
-    return any(isinstance(value, type) and type(value).__name__ == "pybind11_type" for value in vars(module).values())
+    """Whether the extension module (or a submodule it made with def_submodule) binds pybind11 classes."""
+    return any(
+        (isinstance(value, type) and type(value).__name__ == "pybind11_type")
+        or (isinstance(value, types.ModuleType) and value.__name__.startswith(module.__name__ + ".") and defines_pybind11_types(value))
+        for value in list(vars(module).values())
+    )
+
+
+# Extension name -> (helper, old module) that released its types, until the fresh copy's load
+# settles them; and the releases rolled back because no fresh copy loaded (yet).
+_pybind11_unsettled = {}
+_pybind11_rolled_back = {}
 
 
 def release_pybind11_types(module, resolved, state, helper_finder=None):
-    """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry."""
+    """Before a fresh copy of `module` loads, takes its pybind11 types out of pybind11's registry.
+    The load of the fresh copy settles them (ExtensionLoader; settle_pybind11_types)."""
     typed = state.pybind11_typed.get(module)
     if typed is None:
         typed = defines_pybind11_types(module)
@@ -116,7 +134,70 @@ def release_pybind11_types(module, resolved, state, helper_finder=None):
     if not helper_path:
         return []
     helper = state.pybind11_helper(helper_path)
-    return list(helper.release_module_types(module))
+    released = list(helper.release_module_types(module))
+    _pybind11_unsettled[module.__name__] = (helper, module)
+    return released
+
+
+def settle_pybind11_types(name, fresh):
+    """After a fresh copy of extension `name` loaded (`fresh`), or failed to (None): old classes whose
+    C++ layout is unchanged merge into the new ones, the others stay apart, a failure rolls back.
+    Returns {class: outcome}."""
+    helper, _ = _pybind11_unsettled.pop(name, (None, None))
+    if helper is None:
+        return {}
+    outcome = dict(helper.settle_module_types(name, fresh))
+    for label, result in outcome.items():
+        if result.startswith("kept apart"):
+            sys.stderr.write(
+                f"prestage: {label} {result[len('kept apart: '):]}; its objects from before the reload work only "
+                "with the old code, and the old code must not be given new ones\n"
+            )
+    return outcome
+
+
+def settle_unloaded_pybind11_types():
+    """Rolls back the releases whose extension was not loaded again (a package __init__ that failed
+    first, or no longer imports it): the old classes go back into pybind11's registry."""
+    for name, release in list(_pybind11_unsettled.items()):
+        if name not in sys.modules:
+            settle_pybind11_types(name, None)
+            _pybind11_rolled_back[name] = release
+
+
+def _release_again(name):
+    """A fresh copy of `name` loads after its release was rolled back: release the old types again."""
+    helper, old_module = _pybind11_rolled_back.pop(name, (None, None))
+    if helper is not None:
+        helper.release_module_types(old_module)
+        _pybind11_unsettled[name] = (helper, old_module)
+
+
+def forget_extension_submodules(module):
+    """Drops from sys.modules the submodules an extension made (pybind11's def_submodule registers
+    them there), so that a fresh copy creates its own rather than reusing the old ones.
+    Returns {name: module} dropped, for put_back_submodules."""
+    prefix = module.__name__ + "."
+    reachable, pending = {}, [module]
+    while pending:
+        for value in list(vars(pending.pop()).values()):
+            if isinstance(value, types.ModuleType) and getattr(value, "__name__", "").startswith(prefix) and id(value) not in reachable:
+                reachable[id(value)] = value
+                pending.append(value)
+    dropped = {}
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith(prefix) and id(loaded) in reachable and reachable[id(loaded)] is loaded:
+            dropped[name] = sys.modules.pop(name)
+    return dropped
+
+
+def put_back_submodules(module, dropped):
+    """Undoes forget_extension_submodules after a failed load, dropping what the failed copy made."""
+    prefix = module.__name__ + "."
+    for name in [name for name in sys.modules if name.startswith(prefix) and name not in dropped]:
+        if isinstance(sys.modules[name], types.ModuleType) and getattr(sys.modules[name], "__file__", None) is None:
+            del sys.modules[name]
+    sys.modules.update(dropped)
 
 
 def _locate(name, resolved):
@@ -163,9 +244,29 @@ def _source_spec(name, origin, locations, state):
     return _new_source_spec(name, origin, locations, state)
 
 
+class ExtensionLoader(importlib.machinery.ExtensionFileLoader):
+    """The standard extension loader, telling the pybind11 helper when a fresh copy has loaded."""
+
+    def create_module(self, spec):
+        _release_again(self.name)
+        try:
+            return super().create_module(spec)
+        except BaseException:
+            settle_pybind11_types(self.name, None)
+            raise
+
+    def exec_module(self, module):
+        try:
+            super().exec_module(module)
+        except BaseException:
+            settle_pybind11_types(self.name, None)
+            raise
+        settle_pybind11_types(self.name, module)
+
+
 def extension_file_spec(name, path, locations=None):
     """A spec that loads the extension file at `path` as `name`."""
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    loader = ExtensionLoader(name, path)
     return importlib.util.spec_from_file_location(name, path, loader=loader, submodule_search_locations=locations)
 
 
@@ -231,6 +332,12 @@ class StagedSourceLoader(importlib.machinery.SourceFileLoader):
     def __init__(self, fullname, path, state):
         super().__init__(fullname, path)
         self._state = state
+
+    def exec_module(self, module):
+        try:
+            super().exec_module(module)
+        finally:
+            settle_unloaded_pybind11_types()
 
     def get_code(self, fullname):
         known = self._state.package_code.get(fullname)
@@ -310,6 +417,7 @@ def _unload_changed_extensions(package, resolved, state, helper_finder):
         if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
             continue
         release_pybind11_types(loaded, resolved, state, helper_finder)
+        forget_extension_submodules(loaded)
         del sys.modules[module_name]
         parent_name, _, child = module_name.rpartition(".")
         parent = sys.modules.get(parent_name)
@@ -373,7 +481,12 @@ class FreshExtensionLoader:
         if path in self.state.loaded_extension_paths or path == getattr(module, "__file__", None):
             path = self.state.fresh_copy(path)
         release_pybind11_types(module, self.resolved, self.state, self.helper_finder)
-        fresh = load_extension_copy(self.name, path)
+        submodules = forget_extension_submodules(module)
+        try:
+            fresh = load_extension_copy(self.name, path)
+        except BaseException:
+            put_back_submodules(module, submodules)
+            raise
         self.state.loaded_extension_paths.add(self.path)
         self.state.loaded_extension_paths.add(path)
         kept = {key: module.__dict__[key] for key in _KEPT_ATTRIBUTES if key in module.__dict__}

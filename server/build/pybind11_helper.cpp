@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "build/build.hpp"
 #include "build/pybind11_helper_source.hpp"
@@ -11,10 +15,26 @@
 
 namespace prestage::build {
 
+namespace {
+// The daemon's CXXFLAGS (as CMake builds of the project get them), so that the helper, which runs
+// inside the user's interpreter next to the project's extensions, is built like them (e.g. ASan).
+std::vector<std::string> cxxflags_from_environment() {
+  std::vector<std::string> flags;
+  const char* value = std::getenv("CXXFLAGS");
+  std::istringstream words(value ? value : "");
+  for (std::string word; words >> word;) flags.push_back(word);
+  return flags;
+}
+}  // namespace
+
 std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs::path& pybind11_include) {
   if (pybind11_include.empty()) return std::nullopt;
+  const std::vector<std::string> cxxflags = cxxflags_from_environment();
+  std::string flags_key;
+  for (const auto& flag : cxxflags) flags_key += " " + flag;
   const std::string key =
-      python.key + "-" + util::sha256_hex(std::string(kPybind11HelperSource) + "\n" + pybind11_include.string()).substr(0, 12);
+      python.key + "-" +
+      util::sha256_hex(std::string(kPybind11HelperSource) + "\n" + pybind11_include.string() + flags_key).substr(0, 12);
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& entry = it->second;
   if (entry.ready) return entry.output;
@@ -43,6 +63,7 @@ std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs
   }
   const fs::path partial = dir / ("partial" + python.ext_suffix);
   ProcessSpec spec{*gxx, {"-O2", "-shared", "-fPIC", "-std=c++17", "-fvisibility=hidden"}, dir, {}};
+  spec.args.insert(spec.args.end(), cxxflags.begin(), cxxflags.end());
   if (pybind11_include != "/usr/include" && pybind11_include != "/usr/local/include") {
     spec.args.push_back("-isystem");
     spec.args.push_back(pybind11_include.string());

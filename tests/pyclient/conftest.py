@@ -31,7 +31,7 @@ def server_binary():
 class Daemon:
     """A prestaged process on a private state dir under `root` (which holds .cargo/config.toml)."""
 
-    def __init__(self, root, binary):
+    def __init__(self, root, binary, extra_env=None):
         self.root = Path(root)
         self.binary = binary
         self.state_dir = self.root / "state"
@@ -43,7 +43,7 @@ class Daemon:
         self.log = open(self.root / "prestaged.log", "wb")
         self.process = subprocess.Popen(
             [binary], cwd=self.root, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(extra_env or {})},
         )
         deadline = time.monotonic() + 60
         info = None

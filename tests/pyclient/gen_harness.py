@@ -26,7 +26,7 @@ class GenerationFinder(importlib.abc.MetaPathFinder):
                 self.state.submodules.add(name)
             if target is not None and hasattr(target, "__path__"):
                 return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
-            return None
+            return _reload.artifact_spec(name, path, self.state)
         if target is None:
             return _reload.spec_for_import(name, resolved, self.state)
         return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)

@@ -29,13 +29,13 @@ def run_python(code, *, env=None, cwd=None, timeout=600, python=PYTHON, expect_o
     return result
 
 
-def compile_pybind11(source, output):
+def compile_pybind11(source, output, *extra_flags):
     """g++ build of a pybind11 module against Debian's pybind11 and this Python."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [
         "g++", "-O0", "-shared", "-fPIC", "-std=c++17", f"-I{sysconfig.get_paths()['include']}",
-        "-I/usr/include", str(source), "-o", str(output),
+        "-I/usr/include", *extra_flags, str(source), "-o", str(output),
     ]
     subprocess.run(command, check=True, capture_output=True, text=True)
     return output

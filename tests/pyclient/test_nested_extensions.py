@@ -1,5 +1,6 @@
 """reload(pkg) reloads changed extensions at any depth inside the package, points the subpackages
-that hold them into the new generation, and shows PyO3 submodules' new code. Real daemon and builds."""
+that hold them into the new generation, and shows the new code of PyO3 and pybind11 submodules.
+Real daemon and builds."""
 from test_daemon_reload import PROLOGUE, opened, scenario  # noqa: F401 - `opened` is a fixture
 
 
@@ -31,6 +32,15 @@ assert rw_cmake.sub._deep.deep_value() == 6 and rw_cmake.sub._deep is not old_de
 assert rw_cmake.sub._deep.__file__.startswith(sub.__path__[0])
 assert old_deep.deep_value() == 5, "the old module object keeps working"
 assert rw_cmake._core is core, "the unchanged extension keeps its module"
+
+# a pybind11 submodule (def_submodule registers it in sys.modules) shows the new code too
+old_child = rw_cmake._core.child
+assert old_child.get_str() == "child-0" and sys.modules["rw_cmake._core.child"] is old_child
+edit(pathlib.Path(ROOT, "src", "value.cpp"), '"child-0"', '"child-1"')
+importlib.reload(rw_cmake)
+assert rw_cmake._core.child is not old_child and rw_cmake._core.child.get_str() == "child-1"
+assert sys.modules["rw_cmake._core.child"] is rw_cmake._core.child
+assert old_child.get_str() == "child-0"
 print("OK")
 """, ROOT=root)
     assert result.stdout.strip().endswith("OK"), result.stdout
