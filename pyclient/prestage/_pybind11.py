@@ -24,8 +24,9 @@ def _pybind11_include():
     return None
 
 
-def build_default_helper(cache_dir):
-    """Path of a helper built against the system pybind11 (built on first use), or None."""
+def build_default_helper_blocking(cache_dir):
+    """Path of a helper built against the system pybind11, or None. Blocks while g++ compiles it
+    (seconds, once per cache dir); the finder calls it only when the daemon named no helper."""
     with _lock:
         if cache_dir in _cache:
             return _cache[cache_dir]

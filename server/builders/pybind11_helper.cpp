@@ -1,5 +1,7 @@
 #include "builders/pybind11_helper.hpp"
 
+#include "util/thread_check.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -28,6 +30,7 @@ std::vector<std::string> cxxflags_from_environment() {
 }  // namespace
 
 std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs::path& pybind11_include) {
+  util::assert_on_io("Pybind11Helpers::get");
   if (pybind11_include.empty()) return std::nullopt;
   const std::vector<std::string> cxxflags = cxxflags_from_environment();
   std::string flags_key;

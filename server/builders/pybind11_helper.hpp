@@ -1,7 +1,8 @@
 #pragma once
 // The finder's pybind11 helper (pyclient/native/prestage_pybind11.cpp, embedded at build time),
 // compiled once per interpreter and pybind11 header set, so it shares the project's pybind11
-// internals. Runs on the daemon's io thread.
+// internals. Io thread only (checked): the compile is a child process driven asynchronously, so
+// get() never blocks; it starts the compile and answers nullopt until it is done.
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <filesystem>

@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <mutex>
 #include <vector>
 
 #include "util/json_depth.hpp"
+#include "util/thread_check.hpp"
 
 namespace prestage::rpc {
 using nlohmann::json;
@@ -14,12 +14,11 @@ struct Responder::State {
   json id;
   bool is_notification = false;
   Complete complete;
-  std::mutex mutex;
-  bool replied = false;
+  bool replied = false;  // io thread only (checked), like every handler and reply
 
   // Claims the single reply; the callback to send it through, or null when already replied.
   Complete claim() {
-    std::lock_guard lock(mutex);
+    util::assert_on_io("Responder reply");
     if (replied) return nullptr;
     replied = true;
     return std::move(complete);
@@ -66,7 +65,6 @@ void Responder::fail(Error e) {
 }
 
 bool Responder::replied() const {
-  std::lock_guard lock(state_->mutex);
   return state_->replied;
 }
 
@@ -140,8 +138,7 @@ void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Co
 
 namespace {
 // Collects the replies of a batch; fires `done` when the last element completes.
-struct BatchCollector {
-  std::mutex mutex;
+struct BatchCollector {  // io thread only, as the replies it collects
   std::vector<std::optional<std::string>> replies;
   std::size_t pending = 0;
   std::function<void(std::optional<std::string>)> done;
@@ -150,7 +147,6 @@ struct BatchCollector {
     std::function<void(std::optional<std::string>)> callback;
     std::string array;
     {
-      std::lock_guard lock(mutex);
       replies[index] = std::move(reply);
       if (--pending != 0) return;
       for (auto& r : replies) {

@@ -2,15 +2,17 @@
 
 #include <algorithm>
 
+#include "util/thread_check.hpp"
+
 namespace prestage::rpc {
 void Notifier::add(std::weak_ptr<Peer> peer) {
-  std::lock_guard lock(mutex_);
+  util::assert_on_io("Notifier::add");
   std::erase_if(peers_, [](const auto& p) { return p.expired(); });
   peers_.push_back(std::move(peer));
 }
 
 std::vector<std::shared_ptr<Peer>> Notifier::live_peers() {
-  std::lock_guard lock(mutex_);
+  util::assert_on_io("Notifier::send_if");
   std::vector<std::shared_ptr<Peer>> live;
   std::erase_if(peers_, [&](const auto& weak) {
     auto peer = weak.lock();
@@ -38,7 +40,7 @@ std::size_t Notifier::send_if(std::string_view method, const nlohmann::json& par
 }
 
 std::size_t Notifier::connected() const {
-  std::lock_guard lock(mutex_);
+  util::assert_on_io("Notifier::connected");
   return static_cast<std::size_t>(std::count_if(peers_.begin(), peers_.end(), [](const auto& p) { return !p.expired(); }));
 }
 }  // namespace prestage::rpc

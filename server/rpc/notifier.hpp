@@ -1,7 +1,7 @@
 #pragma once
 // Fan-out of server -> client notifications to connected WebSocket peers (held weakly).
+// Io thread only (checked): sessions register and the core notifies there, so it takes no lock.
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
@@ -22,7 +22,6 @@ class Notifier {
  private:
   std::vector<std::shared_ptr<Peer>> live_peers();
 
-  mutable std::mutex mutex_;
   std::vector<std::weak_ptr<Peer>> peers_;
 };
 }  // namespace prestage::rpc

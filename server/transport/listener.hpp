@@ -1,5 +1,7 @@
 #pragma once
-// Accepts connections on 127.0.0.1 and hands each to an HttpSession on its own strand.
+// Accepts connections on 127.0.0.1 and hands each to an HttpSession on its own strand. The
+// strands stay although one thread runs the io_context: Beast's model, so a session's handlers
+// never interleave even if the daemon ever runs io on more threads; with one thread they cost nothing.
 #include <memory>
 
 #include "transport/server_shared.hpp"
