@@ -8,7 +8,7 @@ import time
 
 from . import _reentry, _reload
 from ._client import Client, encode
-from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, BuildTimeout, PrestageError, RpcError
+from ._errors import BUILD_FAILED, BUILD_TIMEOUT, BuildError, BuildTimeout, PrestageError, RpcError
 
 _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
@@ -229,7 +229,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
-                if error.code != BUILD_WAIT_TIMED_OUT:
+                if error.code != BUILD_TIMEOUT:
                     raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
             params["sync"] = False
             remaining = deadline - time.monotonic()
