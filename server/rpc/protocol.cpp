@@ -86,16 +86,16 @@ Error resolve_error(const projects::ResolveOutcome& o) {
   switch (o.error) {
     case ResolveError::build_failed: {
       const auto& r = *o.failed_build;
-      return {kBuildFailed, o.message,
+      return {codes::build_failed, o.message,
               {{"project", o.project}, {"generation", r.generation}, {"diagnostics", r.diagnostics}, {"log_tail", r.log_tail}}};
     }
-    case ResolveError::project_closed: return {kBuildFailed, o.message, nullptr};
-    case ResolveError::wait_timed_out: return {kBuildTimeout, o.message, {{"project", o.project}}};
-    case ResolveError::not_built: return {kNoGeneration, o.message, {{"project", o.project}}};
-    case ResolveError::invalid_python: return {kInvalidParams, o.message, nullptr};
+    case ResolveError::project_closed: return {codes::build_failed, o.message, nullptr};
+    case ResolveError::wait_timed_out: return {codes::build_timeout, o.message, {{"project", o.project}}};
+    case ResolveError::not_built: return {codes::not_built, o.message, {{"project", o.project}}};
+    case ResolveError::invalid_python: return {codes::invalid_params, o.message, nullptr};
     case ResolveError::none: break;
   }
-  return {kInternalError, "spec/resolve: no error to report", nullptr};
+  return {codes::internal_error, "spec/resolve: no error to report", nullptr};
 }
 
 void NotifyingEvents::build_started(const std::string& project, const std::vector<std::string>& reasons) {
