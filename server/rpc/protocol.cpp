@@ -16,6 +16,10 @@ nlohmann::json watch_json(const projects::WatchStatus& w) {
 }
 }  // namespace
 
+nlohmann::json distribution_json(const ProjectInfo& info) {
+  return info.distribution.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.distribution);
+}
+
 nlohmann::json last_build_json(const projects::BuildRecord& r) {
   return {{"ok", r.ok}, {"generation", r.generation}, {"duration_ms", r.duration_ms}, {"diagnostics", r.diagnostics},
           {"log_tail", r.log_tail}};
@@ -26,6 +30,7 @@ nlohmann::json project_entry(const projects::Project& p) {
                       {"root", p.info.root.string()},
                       {"kind", to_string(p.info.kind)},
                       {"modules", p.info.modules},
+                      {"distribution", distribution_json(p.info)},
                       {"generation", 0},
                       {"state", "idle"},
                       {"last_build", nullptr},
@@ -78,6 +83,7 @@ std::string spec_text(const projects::ModuleSpec* spec) {
                            {"path_entry", spec->path_entry.string()},
                            {"artifacts", artifacts_json(spec->artifacts)}};
   if (spec->pybind11_helper) result["pybind11_helper"] = spec->pybind11_helper->string();
+  if (spec->dist_info) result["dist_info"] = spec->dist_info->string();
   return result.dump();
 }
 

@@ -20,7 +20,7 @@ def test_open_detects_the_kind_and_modules(daemon, projects_dir, label):
     assert opened["modules"] == modules
     assert opened["root"] == os.path.realpath(root)
     listed = list_by_id(daemon)[opened["id"]]
-    assert {k: listed[k] for k in ("id", "root", "kind", "modules")} == opened
+    assert {k: listed[k] for k in ("id", "root", "kind", "modules", "distribution")} == opened
     # No target interpreter was given, so nothing is built: the first round only scans the sources.
     assert listed["generation"] == 0 and listed["state"] in ("idle", "queued", "building") and listed["last_build"] is None
 
