@@ -16,7 +16,7 @@ from ._errors import BuildError, BuildTimeout, DaemonUnavailable, PrestageError,
 from ._finder import PrestageFinder
 from ._push import PushChannel
 from . import _pybind11
-from ._errors import BUILD_WAIT_TIMED_OUT
+from ._errors import BUILD_TIMEOUT
 
 __all__ = [
     "BuildError", "BuildTimeout", "DaemonUnavailable", "PrestageError", "RpcError", "PrestageFinder",
@@ -136,7 +136,7 @@ def _sync(projects, timeout, caller):
             if not busy:
                 return list(listed)
         except RpcError as error:
-            if error.code != BUILD_WAIT_TIMED_OUT:
+            if error.code != BUILD_TIMEOUT:
                 raise
             busy = list((error.data or {}).get("projects", []))
         if time.monotonic() >= deadline:

@@ -2,7 +2,10 @@
 
 Every error an import or reload can raise is a PrestageError, and PrestageError is an ImportError
 (as with maturin-import-hook: one ImportError subclass for everything the hook raises), so code that
-handles a failed import handles these too."""
+handles a failed import handles these too.
+
+The JSON-RPC codes come from the one table, schemas/error-codes.json (via the generated _error_codes)."""
+from ._error_codes import BUILD_FAILED, BUILD_TIMEOUT, CODES, NOT_BUILT  # noqa: F401  (re-exported)
 
 
 class PrestageError(ImportError):
@@ -59,7 +62,3 @@ class BuildError(PrestageError):
             log_tail=log_tail,
         )
 
-
-# JSON-RPC error codes from docs/protocol.md
-BUILD_FAILED = -32001
-BUILD_WAIT_TIMED_OUT = -32002

@@ -7,8 +7,9 @@ import threading
 import time
 
 from . import _reentry, _reload
+from ._distributions import Distributions
 from ._client import Client, encode
-from ._errors import BUILD_FAILED, BUILD_WAIT_TIMED_OUT, BuildError, BuildTimeout, PrestageError, RpcError
+from ._errors import BUILD_FAILED, BUILD_TIMEOUT, BuildError, BuildTimeout, PrestageError, RpcError
 
 _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
@@ -78,6 +79,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self.newest_generation = {}  # project id -> newest good generation announced by push
         self._push_client = None  # the push thread's own client, so it never waits on the importing threads'
         self._synced_bodies = {}  # (name, loaded) -> the encoded syncing spec/resolve request
+        self.distributions = Distributions()  # importlib.metadata: dist-info paths from spec/resolve answers
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -202,6 +204,28 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             return None
         return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
 
+    # -- importlib.metadata ----------------------------------------------------------------------
+    def find_distributions(self, context=None):
+        """importlib.metadata's finder hook: the .dist-info in the generation of each open project
+        that has one (for `context.name`, or all). Names no open project provides are answered from
+        the project list the finder holds; see _distributions."""
+        if _reentry.active() or self.client is None:
+            return iter(())
+        if sys.path != self._path_snapshot:
+            self._rescan_sys_path()  # opens the project the interpreter runs in, as an import would
+        if self._stale:
+            self._refresh_managed()
+        projects = list({project.get("id"): project for project in self._managed.values()}.values())
+        name = getattr(context, "name", None)
+        return iter(self.distributions.find(name, projects, self._resolve_project, self._project_loaded))
+
+    def _resolve_project(self, project):
+        modules = project.get("modules") or ()
+        return self._resolve(modules[0], loaded=False) if modules else None
+
+    def _project_loaded(self, project_id):
+        return any(owner == project_id and name in sys.modules for name, owner in list(self.state.project_by_module.items()))
+
     @staticmethod
     def _unchanged_spec(module):
         """enable_reloading=False: reload from where the module already is (extensions stay)."""
@@ -224,12 +248,15 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         while True:
             try:
                 if params["sync"] and "." not in name and hasattr(self.client, "send"):
-                    return self._ask_synced(name, params)
-                return self._ask(self.client, name, params, params["wait"] + 60)
+                    resolved = self._ask_synced(name, params)
+                else:
+                    resolved = self._ask(self.client, name, params, params["wait"] + 60)
+                self.distributions.record(resolved)
+                return resolved
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
-                if error.code != BUILD_WAIT_TIMED_OUT:
+                if error.code != BUILD_TIMEOUT:
                     raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
             params["sync"] = False
             remaining = deadline - time.monotonic()

@@ -4,6 +4,7 @@
 
 #include "builders/backends.hpp"
 #include "builders/cargo_runner.hpp"
+#include "builders/project_metadata.hpp"
 
 namespace prestage::builders {
 namespace {
@@ -107,6 +108,7 @@ class CargoBackend final : public BuildBackend {
     if (!has_python_package)
       layout.generated.emplace_back(top + "/__init__.py",
                                     reexport_init(info.extension_module.substr(info.extension_module.rfind('.') + 1)));
+    add_distribution(layout, info.root, /*cargo=*/true);  // <name>-<version>.dist-info ([project], else Cargo.toml)
     return layout;
   }
 };

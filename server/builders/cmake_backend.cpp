@@ -10,6 +10,7 @@
 #include "builders/build_session.hpp"
 #include "builders/pybind11_helper.hpp"
 #include "builders/diagnostics.hpp"
+#include "builders/project_metadata.hpp"
 #include "util/fs.hpp"
 
 namespace prestage::builders {
@@ -316,6 +317,7 @@ class CMakeBackend final : public BuildBackend {
       bool in_tree = has_python_package && fs::exists(package_dir / fs::path(rel).lexically_relative(top), ec);
       if (!in_tree) layout.extra_files.emplace_back(rel, src);
     }
+    add_distribution(layout, info.root, /*cargo=*/false);  // <name>-<version>.dist-info from [project]
     return layout;
   }
 

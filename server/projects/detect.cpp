@@ -3,6 +3,7 @@
 #include <cctype>
 #include <system_error>
 
+#include "builders/project_metadata.hpp"
 #include "util/sha256.hpp"
 
 namespace prestage::projects {
@@ -30,7 +31,10 @@ ProjectInfo detect_project(const fs::path& root_in, const std::vector<const buil
     ProjectInfo info;
     info.root = root;
     info.id = project_id_for(root);
-    if (backend->claim(files, info)) return info;
+    if (backend->claim(files, info)) {
+      info.distribution = builders::distribution_name(files, info.kind);  // importlib.metadata's name
+      return info;
+    }
   }
   if (files.is_file)
     throw ProjectError("unsupported project file " + root.string() + ": expected a directory, a name.rs or a name.cpp file");

@@ -60,6 +60,9 @@ struct ProjectInfo {
   fs::path python_source;
   // cargo only: "dev" (default) or "release", from [tool.prestage] profile.
   std::string cargo_profile = "dev";
+  // cargo / cmake: the distribution name ([project].name, else cargo's [package].name), "" when none.
+  // Read at detection; the generations' .dist-info is written from the files of each build.
+  std::string distribution;
   // rust-file only: the pyo3 version requirement for the generated Cargo.toml.
   std::string pyo3_requirement;
 };

@@ -84,6 +84,7 @@ struct ModuleSpec {
   fs::path path_entry;                      // the generation dir
   std::vector<StagedModule> artifacts;
   std::optional<fs::path> pybind11_helper;
+  std::optional<fs::path> dist_info;  // the generation's <name>-<version>.dist-info, for importlib.metadata
 };
 
 // Why spec/resolve has no spec to give.

@@ -234,6 +234,7 @@ ResolveOutcome ResolveService::build_answer(const std::string& name, const std::
     }
   }
   spec.pybind11_helper = pybind11_helper(interp);
+  if (!latest->dist_info.empty()) spec.dist_info = gen / latest->dist_info;
   out.text = std::make_shared<const std::string>(ctx_.serialize(&spec));
   return out;
 }

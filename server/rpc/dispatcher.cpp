@@ -39,7 +39,7 @@ struct Responder::State {
   ~State() {
     if (replied) return;
     try {
-      finish([this] { return Dispatcher::error_reply(id, Error{kInternalError, "handler did not reply", nullptr}).dump(); });
+      finish([this] { return Dispatcher::error_reply(id, Error{codes::internal_error, "handler did not reply", nullptr}).dump(); });
     } catch (const std::exception& e) {
       spdlog::error("rpc: failed to send the fallback reply: {}", e.what());
     }
@@ -97,7 +97,7 @@ bool Dispatcher::has(std::string_view method) const { return handlers_.find(meth
 
 void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Complete complete) {
   auto invalid = [&](std::string message) {
-    complete(error_reply(nullptr, Error{kInvalidRequest, std::move(message), nullptr}).dump());
+    complete(error_reply(nullptr, Error{codes::invalid_request, std::move(message), nullptr}).dump());
   };
   if (!request.is_object()) return invalid("invalid request: expected a JSON object");
   auto version = request.find("jsonrpc");
@@ -109,16 +109,16 @@ void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Co
     return invalid("invalid request: \"id\" must be a string, a number or null");
   auto method_it = request.find("method");
   if (method_it == request.end() || !method_it->is_string())
-    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"method\" must be a string", nullptr}).dump());
+    return complete(error_reply(id, Error{codes::invalid_request, "invalid request: \"method\" must be a string", nullptr}).dump());
   auto params_it = request.find("params");
   if (params_it != request.end() && !params_it->is_object() && !params_it->is_array())
-    return complete(error_reply(id, Error{kInvalidRequest, "invalid request: \"params\" must be an object or an array", nullptr}).dump());
+    return complete(error_reply(id, Error{codes::invalid_request, "invalid request: \"params\" must be an object or an array", nullptr}).dump());
 
   const std::string& method = method_it->get_ref<const std::string&>();
   Responder reply(id, is_notification, std::move(complete));
   auto handler = handlers_.find(method);
   if (handler == handlers_.end()) {
-    reply.fail(Error{kMethodNotFound, "method not found: " + method, nullptr});
+    reply.fail(Error{codes::method_not_found, "method not found: " + method, nullptr});
     return;
   }
   static const json no_params = json::object();
@@ -129,10 +129,10 @@ void Dispatcher::handle_one(const json& request, CallContext& ctx, Responder::Co
     reply.fail(e.error());
   } catch (const std::exception& e) {
     spdlog::error("rpc: {} threw: {}", method, e.what());
-    reply.fail(Error{kInternalError, "internal error in " + method + ": " + e.what(), nullptr});
+    reply.fail(Error{codes::internal_error, "internal error in " + method + ": " + e.what(), nullptr});
   } catch (...) {
     spdlog::error("rpc: {} threw a non-standard exception", method);
-    reply.fail(Error{kInternalError, "internal error in " + method, nullptr});
+    reply.fail(Error{codes::internal_error, "internal error in " + method, nullptr});
   }
 }
 
@@ -165,12 +165,12 @@ struct BatchCollector {  // io thread only, as the replies it collects
 
 void Dispatcher::handle(std::string_view body, CallContext ctx, std::function<void(std::optional<std::string>)> done) {
   if (util::json_nesting_exceeds(body, kMaxJsonDepth)) {
-    done(error_reply(nullptr, Error{kInvalidRequest, "invalid request: JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", nullptr}).dump());
+    done(error_reply(nullptr, Error{codes::invalid_request, "invalid request: JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels", nullptr}).dump());
     return;
   }
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
-    done(error_reply(nullptr, Error{kParseError, "parse error: the body is not valid JSON", nullptr}).dump());
+    done(error_reply(nullptr, Error{codes::parse_error, "parse error: the body is not valid JSON", nullptr}).dump());
     return;
   }
   if (!parsed.is_array()) {
@@ -178,7 +178,7 @@ void Dispatcher::handle(std::string_view body, CallContext ctx, std::function<vo
     return;
   }
   if (parsed.empty()) {
-    done(error_reply(nullptr, Error{kInvalidRequest, "invalid request: empty batch", nullptr}).dump());
+    done(error_reply(nullptr, Error{codes::invalid_request, "invalid request: empty batch", nullptr}).dump());
     return;
   }
   auto batch = std::make_shared<BatchCollector>();

@@ -3,22 +3,14 @@
 #include <stdexcept>
 #include <string>
 
-namespace prestage::rpc {
-// Error codes from docs/protocol.md.
-inline constexpr int kParseError = -32700;
-inline constexpr int kInvalidRequest = -32600;
-inline constexpr int kMethodNotFound = -32601;
-inline constexpr int kInvalidParams = -32602;
-inline constexpr int kInternalError = -32603;
-inline constexpr int kBuildFailed = -32001;
-inline constexpr int kBuildTimeout = -32002;
-inline constexpr int kNoGeneration = -32003;
+#include "rpc/error_codes.hpp"  // generated from schemas/error-codes.json: codes::parse_error ... codes::not_built
 
+namespace prestage::rpc {
 // Deepest JSON nesting the daemon accepts.
 inline constexpr std::size_t kMaxJsonDepth = 64;
 
 struct Error {
-  int code = kInternalError;
+  int code = codes::internal_error;
   std::string message;
   nlohmann::json data = nullptr;  // omitted from the reply when null
 };
@@ -36,6 +28,6 @@ class RpcException : public std::runtime_error {
 // Thrown for bad params; the dispatcher answers -32602 with this message (which names the field).
 class InvalidParams : public RpcException {
  public:
-  explicit InvalidParams(std::string message) : RpcException(Error{kInvalidParams, std::move(message), nullptr}) {}
+  explicit InvalidParams(std::string message) : RpcException(Error{codes::invalid_params, std::move(message), nullptr}) {}
 };
 }  // namespace prestage::rpc

@@ -16,6 +16,10 @@ nlohmann::json watch_json(const projects::WatchStatus& w) {
 }
 }  // namespace
 
+nlohmann::json distribution_json(const ProjectInfo& info) {
+  return info.distribution.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.distribution);
+}
+
 nlohmann::json last_build_json(const projects::BuildRecord& r) {
   return {{"ok", r.ok}, {"generation", r.generation}, {"duration_ms", r.duration_ms}, {"diagnostics", r.diagnostics},
           {"log_tail", r.log_tail}};
@@ -26,6 +30,7 @@ nlohmann::json project_entry(const projects::Project& p) {
                       {"root", p.info.root.string()},
                       {"kind", to_string(p.info.kind)},
                       {"modules", p.info.modules},
+                      {"distribution", distribution_json(p.info)},
                       {"generation", 0},
                       {"state", "idle"},
                       {"last_build", nullptr},
@@ -78,6 +83,7 @@ std::string spec_text(const projects::ModuleSpec* spec) {
                            {"path_entry", spec->path_entry.string()},
                            {"artifacts", artifacts_json(spec->artifacts)}};
   if (spec->pybind11_helper) result["pybind11_helper"] = spec->pybind11_helper->string();
+  if (spec->dist_info) result["dist_info"] = spec->dist_info->string();
   return result.dump();
 }
 
@@ -86,16 +92,16 @@ Error resolve_error(const projects::ResolveOutcome& o) {
   switch (o.error) {
     case ResolveError::build_failed: {
       const auto& r = *o.failed_build;
-      return {kBuildFailed, o.message,
+      return {codes::build_failed, o.message,
               {{"project", o.project}, {"generation", r.generation}, {"diagnostics", r.diagnostics}, {"log_tail", r.log_tail}}};
     }
-    case ResolveError::project_closed: return {kBuildFailed, o.message, nullptr};
-    case ResolveError::wait_timed_out: return {kBuildTimeout, o.message, {{"project", o.project}}};
-    case ResolveError::not_built: return {kNoGeneration, o.message, {{"project", o.project}}};
-    case ResolveError::invalid_python: return {kInvalidParams, o.message, nullptr};
+    case ResolveError::project_closed: return {codes::build_failed, o.message, nullptr};
+    case ResolveError::wait_timed_out: return {codes::build_timeout, o.message, {{"project", o.project}}};
+    case ResolveError::not_built: return {codes::not_built, o.message, {{"project", o.project}}};
+    case ResolveError::invalid_python: return {codes::invalid_params, o.message, nullptr};
     case ResolveError::none: break;
   }
-  return {kInternalError, "spec/resolve: no error to report", nullptr};
+  return {codes::internal_error, "spec/resolve: no error to report", nullptr};
 }
 
 void NotifyingEvents::build_started(const std::string& project, const std::vector<std::string>& reasons) {

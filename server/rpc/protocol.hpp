@@ -19,6 +19,8 @@ inline constexpr const char* kProjectState = "project/state";
 
 // A project/list entry: {id, root, kind, modules, generation, state, last_build, watch, pythons, error?}.
 nlohmann::json project_entry(const projects::Project& project);
+// project/open and project/list's `distribution`: the name, or null when the project has none.
+nlohmann::json distribution_json(const ProjectInfo& info);
 nlohmann::json project_list(const projects::ProjectManager& manager);
 // A last_build value: {ok, generation, duration_ms, diagnostics, log_tail}.
 nlohmann::json last_build_json(const projects::BuildRecord& record);

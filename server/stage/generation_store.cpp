@@ -105,6 +105,7 @@ class Stager {
       throw_errno("cannot create", to);
     }
     util::Sha256 hasher;
+    std::uint64_t size = 0;
     try {
       char buf[1 << 16];
       for (;;) {
@@ -116,6 +117,7 @@ class Stager {
         if (n == 0) break;
         util::write_all(out, std::string_view(buf, static_cast<size_t>(n)), to);
         hasher.update(std::string_view(buf, static_cast<size_t>(n)));
+        size += static_cast<std::uint64_t>(n);
       }
       if (durable_ && ::fsync(out) != 0) throw_errno("cannot fsync", to);
     } catch (...) {
@@ -125,7 +127,7 @@ class Stager {
     }
     ::close(in);
     if (::close(out) != 0) throw_errno("cannot write", to);
-    return record(rel, hasher.hex_digest());
+    return record(rel, hasher.hex_digest(), size);
   }
 
   std::string write_file(const fs::path& rel, std::string_view content) {
@@ -140,7 +142,7 @@ class Stager {
       throw;
     }
     if (::close(out) != 0) throw_errno("cannot write", to);
-    return record(rel, util::sha256_hex(content));
+    return record(rel, util::sha256_hex(content), content.size());
   }
 
   void copy_tree(const fs::path& source, const fs::path& dest_rel) {
@@ -172,6 +174,14 @@ class Stager {
 
   std::string content_hash() const { return hash_of_files(files_); }
 
+  // Every file staged so far (sorted by relpath), for a dist-info RECORD.
+  std::vector<RecordEntry> record_entries() const {
+    std::vector<RecordEntry> out;
+    out.reserve(files_.size());
+    for (const auto& [rel, sha] : files_) out.push_back({rel, sha, sizes_.at(rel)});
+    return out;
+  }
+
  private:
   fs::path prepare(const fs::path& rel) {
     fs::path to = dir_ / rel;
@@ -186,8 +196,9 @@ class Stager {
     return to;
   }
 
-  std::string record(const fs::path& rel, std::string sha) {
+  std::string record(const fs::path& rel, std::string sha, std::uint64_t size) {
     files_[rel.generic_string()] = sha;
+    sizes_[rel.generic_string()] = size;
     return sha;
   }
 
@@ -195,6 +206,7 @@ class Stager {
   bool durable_;
   std::set<fs::path> dirs_;
   std::map<std::string, std::string> files_;  // relpath -> sha256
+  std::map<std::string, std::uint64_t> sizes_;  // relpath -> bytes
 };
 }  // namespace
 
@@ -218,6 +230,10 @@ void to_json(nlohmann::json& j, const Manifest& m) {
        {"duration_ms", m.duration_ms},
        {"artifacts", m.artifacts},
        {"diagnostics", m.diagnostics}};
+  if (!m.dist_info.empty()) {
+    j["distribution"] = m.distribution;
+    j["dist_info"] = m.dist_info;
+  }
 }
 
 void from_json(const nlohmann::json& j, Manifest& m) {
@@ -233,6 +249,8 @@ void from_json(const nlohmann::json& j, Manifest& m) {
     m.duration_ms = j.value("duration_ms", std::int64_t{0});
     m.artifacts = j.value("artifacts", std::vector<StagedArtifact>{});
     m.diagnostics = j.value("diagnostics", std::vector<Diagnostic>{});
+    m.distribution = j.value("distribution", "");
+    m.dist_info = j.value("dist_info", "");
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("manifest: ") + e.what());
   }
@@ -350,6 +368,7 @@ std::uint64_t GenerationStore::last_number() const {
 
 std::optional<Manifest> GenerationStore::publish(const PackageLayout& layout, Manifest draft) {
   validate_python_key(draft.python_key);
+  if (!layout.error.empty()) throw std::invalid_argument(layout.error);
   if (!layout.artifacts.empty() && layout.ext_suffix.empty()) throw std::invalid_argument("layout has artifacts but no ext_suffix");
   {
     std::lock_guard lock(mutex_);
@@ -386,6 +405,15 @@ std::optional<Manifest> GenerationStore::publish(const PackageLayout& layout, Ma
     for (const auto& [module, source] : layout.artifacts) {
       std::string rel = artifact_relpath(module, layout.ext_suffix);
       draft.artifacts.push_back({module, rel, stager.copy_file(source, rel)});
+    }
+    draft.distribution.clear();
+    draft.dist_info.clear();
+    if (layout.distribution) {  // last: its RECORD lists every file staged before it
+      const std::string dir = dist_info_dir_name(*layout.distribution);
+      for (const auto& [rel, content] : dist_info_files(*layout.distribution)) stager.write_file(checked_relpath(rel, "dist-info"), content);
+      stager.write_file(checked_relpath(dir + "/RECORD", "dist-info"), record_text(stager.record_entries(), dir));
+      draft.distribution = layout.distribution->name;
+      draft.dist_info = dir;
     }
     draft.content_hash = stager.content_hash();
     {

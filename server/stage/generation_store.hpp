@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "builders/diagnostic.hpp"
+#include "stage/dist_info.hpp"
 
 namespace prestage::stage {
 namespace fs = std::filesystem;
@@ -30,6 +31,8 @@ struct Manifest {
   std::string source_hash, content_hash, created_at;  // content_hash is filled by publish(); created_at too when empty
   std::int64_t duration_ms = 0;
   std::vector<StagedArtifact> artifacts;          // filled by publish()
+  std::string distribution;                       // filled by publish(): the layout's distribution name ("": none)
+  std::string dist_info;                          // filled by publish(): relpath of its .dist-info dir ("": none)
   std::vector<Diagnostic> diagnostics;            // warnings of a good build
 };
 
@@ -46,6 +49,9 @@ struct PackageLayout {
   std::vector<std::pair<std::string, fs::path>> extra_files;   // (relpath, source file)
   std::vector<std::pair<std::string, fs::path>> artifacts;     // (dotted module, built file) -> module with '.'->'/' + ext_suffix
   std::string ext_suffix;                                      // e.g. ".cpython-311-x86_64-linux-gnu.so"; required with artifacts
+  std::optional<Distribution> distribution;  // a Python project's metadata: publish() writes <name>-<version>.dist-info/
+                                             // at the generation root, with a RECORD of every staged file
+  std::string error;  // set when the layout could not be computed (e.g. bad [project] metadata): publish() throws it
 };
 
 // "pkg._native" + ".cpython-311-x86_64-linux-gnu.so" -> "pkg/_native.cpython-311-x86_64-linux-gnu.so"
@@ -87,6 +93,8 @@ class GenerationStore {
   std::uint64_t allocate_number();  // monotonic, persisted atomically before it is returned
 
   // Stages into a temp dir beside the final one, fsyncs (durable), writes manifest.json last, renames to <python_key>/gen-<N>.
+  // With layout.distribution, the .dist-info is staged after every other file (its RECORD lists them all) and
+  // is covered by the content hash, so an unchanged build with unchanged metadata still publishes nothing.
   // Every file is a fresh copy (new inode, never a link). Returns nullopt (and removes the temp dir) when the content
   // hash equals the latest generation's for that python_key. Bad relpaths/keys: std::invalid_argument. I/O errors
   // (e.g. ENOSPC, a vanished source): StageError (a std::system_error) naming the file; temp dir removed,

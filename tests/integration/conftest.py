@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -27,6 +28,15 @@ PYTHON = "/usr/bin/python3"
 SERVER = pathlib.Path(os.environ.get("PRESTAGE_SERVER") or REPO / "build" / "server" / "app" / "prestaged")
 START_GUARD_S = 30.0   # failure guards only, never assertions about speed
 STOP_GUARD_S = 20.0
+
+
+def load_error_codes():
+    """The one table of JSON-RPC error codes, schemas/error-codes.json, as name -> code."""
+    return {entry["name"]: entry["code"] for entry in json.loads((REPO / "schemas" / "error-codes.json").read_text())}
+
+
+# Codes by name, e.g. CODES.build_failed; tests never spell the numbers.
+CODES = types.SimpleNamespace(**load_error_codes())
 
 
 class RpcError(Exception):

@@ -5,7 +5,7 @@ import pathlib
 import subprocess
 import time
 
-from conftest import PYTHON, RpcError
+from conftest import CODES, PYTHON, RpcError
 from schema_check import notification_schema, validate
 
 BUILD_GUARD_S = 300
@@ -79,7 +79,7 @@ def resolve(daemon, name, guard=BUILD_GUARD_S):
         try:
             return daemon.rpc("spec/resolve", {"name": name, "python": PYTHON, "wait": 10})
         except RpcError as e:
-            if e.code != -32002 or time.monotonic() > deadline:
+            if e.code != CODES.build_timeout or time.monotonic() > deadline:
                 raise
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, PYTHON, make_cargo_pyo3, make_cmake_pybind11
+from conftest import CODES, FIXTURES, PYTHON, make_cargo_pyo3, make_cmake_pybind11
 from fault_helpers import (check_generation_dir, check_resolved_spec, cpu_seconds, fill_filesystem, temp_entries,
                            tmpfs, visible_generations)
 from pipeline_helpers import (Events, assert_restart_starts_no_build, finished, project_entry, resolve, save, value_of,
@@ -92,7 +92,7 @@ def test_missing_build_tool_is_a_clear_failed_build(start_daemon, projects_dir, 
     messages = [d["message"] for d in failed["params"]["diagnostics"]]
     assert any(tool in m for m in messages), f"no diagnostic names {tool}: {messages}"
     error = daemon.rpc_error("spec/resolve", {"name": modules[0], "python": PYTHON, "wait": True})
-    assert error["code"] == -32001 and tool in error["message"], error
+    assert error["code"] == CODES.build_failed and tool in error["message"], error
     entry = wait_idle(daemon, project)
     assert entry["last_build"]["ok"] is False and entry["generation"] == 0
     events.close()

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import check_reply
+from conftest import CODES, check_reply
 from schema_check import validate
 
 
@@ -132,7 +132,7 @@ def test_post_batch_gets_an_array_with_one_reply_per_request(daemon):
     check_reply(by_id[1], "server/info")
     check_reply(by_id[2], "project/list")
     check_reply(by_id["four"], "initialize")
-    assert by_id[3]["error"]["code"] == -32601
+    assert by_id[3]["error"]["code"] == CODES.method_not_found
 
 
 @pytest.mark.parametrize("payload", [

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import check_reply
+from conftest import CODES, check_reply
 
 
 def post(daemon, text):
@@ -16,7 +16,7 @@ def post(daemon, text):
                          ids=["truncated", "word", "trailing-comma", "bad-utf8", "empty"])
 def test_parse_error(daemon, text):
     reply = post(daemon, text.encode("latin-1") if text == "\xff\xfe" else text)
-    assert reply["error"]["code"] == -32700
+    assert reply["error"]["code"] == CODES.parse_error
     assert reply["id"] is None
 
 
@@ -33,24 +33,24 @@ def test_parse_error(daemon, text):
 def test_invalid_request(daemon, request_value):
     reply = post(daemon, json.dumps(request_value))
     assert isinstance(reply, dict)
-    assert reply["error"]["code"] == -32600
+    assert reply["error"]["code"] == CODES.invalid_request
 
 
 def test_empty_batch_is_one_invalid_request_error(daemon):
     reply = post(daemon, "[]")
     assert isinstance(reply, dict), "an empty batch gets a single reply, not an array"
-    assert reply["error"]["code"] == -32600 and reply["id"] is None
+    assert reply["error"]["code"] == CODES.invalid_request and reply["id"] is None
 
 
 def test_batch_of_invalid_entries_gets_one_error_each(daemon):
     replies = post(daemon, "[1, 2, 3]")
     assert isinstance(replies, list) and len(replies) == 3
-    assert all(r["error"]["code"] == -32600 and r["id"] is None for r in replies)
+    assert all(r["error"]["code"] == CODES.invalid_request and r["id"] is None for r in replies)
 
 
 def test_method_not_found_names_the_method(daemon):
     error = daemon.rpc_error("project/frobnicate")
-    assert error["code"] == -32601
+    assert error["code"] == CODES.method_not_found
     assert "project/frobnicate" in error["message"]
 
 
@@ -77,13 +77,13 @@ def test_reply_echoes_the_request_id(daemon, request_id):
 ], ids=lambda v: json.dumps(v) if isinstance(v, dict) else str(v))
 def test_invalid_params_names_the_field(daemon, method, params, field):
     error = daemon.rpc_error(method, params)
-    assert error["code"] == -32602
+    assert error["code"] == CODES.invalid_params
     assert field in error["message"], f"message {error['message']!r} does not name {field!r}"
 
 
 def test_params_of_the_wrong_structure_are_refused(daemon):
     error = daemon.rpc_error("project/open", ["/tmp"])
-    assert error["code"] in (-32602, -32600)
+    assert error["code"] in (CODES.invalid_params, CODES.invalid_request)
 
 
 def test_every_request_in_a_batch_gets_exactly_one_reply(daemon):
@@ -99,8 +99,8 @@ def test_every_request_in_a_batch_gets_exactly_one_reply(daemon):
     assert ids == [0, 1, 2, 3, 4, 5]
     assert sum(1 for r in replies if r["id"] is None) == 1
     by_id = {r["id"]: r for r in replies}
-    assert by_id[1]["error"]["code"] == -32602
-    assert by_id[2]["error"]["code"] == -32601
+    assert by_id[1]["error"]["code"] == CODES.invalid_params
+    assert by_id[2]["error"]["code"] == CODES.method_not_found
     check_reply(by_id[0], "project/list")
     check_reply(by_id[3], "server/info")
     check_reply(by_id[5], "initialize")

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PYTHON
+from conftest import CODES, PYTHON
 from pipeline_helpers import (BUILD_GUARD_S, Events, assert_restart_starts_no_build, finished, open_and_build,
                               project_entry, resolve, save, save_by_rename, value_of, wait_idle)
 
@@ -118,7 +118,7 @@ def test_compile_error_has_file_and_line_and_the_previous_generation_stays(daemo
 
     wait_idle(daemon, project)
     error = daemon.rpc_error("spec/resolve", {"name": "single_cpp", "python": PYTHON})
-    assert error["code"] == -32001
+    assert error["code"] == CODES.build_failed
     assert error["data"]["diagnostics"][0]["line"] == broken_line
     assert "undefined_name" in error["data"]["log_tail"]
     entry = project_entry(daemon, project)
@@ -158,7 +158,7 @@ def test_missing_compiler_is_a_clear_failed_build(start_daemon, single_cpp, tmp_
     failed = events.wait_for(finished(opened["id"], ok=False))
     assert any("g++" in d["message"] for d in failed["params"]["diagnostics"]), failed
     error = daemon.rpc_error("spec/resolve", {"name": "single_cpp", "python": PYTHON, "wait": True})
-    assert error["code"] == -32001 and "g++" in error["message"]
+    assert error["code"] == CODES.build_failed and "g++" in error["message"]
     events.close()
 
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import SAMPLE_PROJECTS, _write, make_cargo_pyo3, make_cpp_file, make_cmake_pybind11, make_rust_file
+from conftest import CODES, SAMPLE_PROJECTS, _write, make_cargo_pyo3, make_cmake_pybind11, make_cpp_file, make_rust_file
 from pipeline_helpers import wait_all_idle
 
 
@@ -20,7 +20,7 @@ def test_open_detects_the_kind_and_modules(daemon, projects_dir, label):
     assert opened["modules"] == modules
     assert opened["root"] == os.path.realpath(root)
     listed = list_by_id(daemon)[opened["id"]]
-    assert {k: listed[k] for k in ("id", "root", "kind", "modules")} == opened
+    assert {k: listed[k] for k in ("id", "root", "kind", "modules", "distribution")} == opened
     # No target interpreter was given, so nothing is built: the first round only scans the sources.
     assert listed["generation"] == 0 and listed["state"] in ("idle", "queued", "building") and listed["last_build"] is None
 
@@ -46,7 +46,7 @@ def test_open_python_param_is_accepted(daemon, projects_dir):
 def test_missing_directory_is_invalid_params(daemon, tmp_path):
     missing = tmp_path / "does-not-exist"
     error = daemon.rpc_error("project/open", {"root": str(missing)})
-    assert error["code"] == -32602
+    assert error["code"] == CODES.invalid_params
     assert "root" in error["message"]
     assert str(missing) in error["message"] or "exist" in error["message"].lower()
     assert daemon.rpc("project/list") == []
@@ -66,7 +66,7 @@ def test_unsupported_project_is_invalid_params(daemon, projects_dir, setup):
     else:
         root = _write(projects_dir / "notes.txt", "hello\n")
     error = daemon.rpc_error("project/open", {"root": str(root)})
-    assert error["code"] == -32602
+    assert error["code"] == CODES.invalid_params
     assert error["message"].strip(), "the refusal needs a message"
     assert daemon.rpc("project/list") == []
 
@@ -81,7 +81,7 @@ def test_broken_manifest_is_invalid_params_naming_the_file(daemon, projects_dir,
     root = projects_dir / "broken"
     _write(root / broken_file, content)
     error = daemon.rpc_error("project/open", {"root": str(root)})
-    assert error["code"] == -32602
+    assert error["code"] == CODES.invalid_params
     assert broken_file in error["message"], f"message {error['message']!r} does not name {broken_file}"
     assert daemon.rpc("project/list") == []
 
@@ -95,7 +95,7 @@ def test_close_by_id_and_by_root(daemon, projects_dir):
     assert set(list_by_id(daemon)) == {cmake["id"]}
     assert daemon.rpc("project/close", {"root": str(cmake_root)}) == {"id": cmake["id"], "closed": True}
     assert daemon.rpc("project/list") == []
-    assert daemon.rpc_error("project/close", {"id": cargo["id"]})["code"] == -32602
+    assert daemon.rpc_error("project/close", {"id": cargo["id"]})["code"] == CODES.invalid_params
 
 
 def test_list_shape(daemon, projects_dir):

@@ -8,7 +8,7 @@ import pathlib
 import threading
 import time
 
-from conftest import PYTHON, RpcError, check_reply
+from conftest import CODES, PYTHON, RpcError, check_reply
 from fault_helpers import check_resolved_spec
 from pipeline_helpers import BUILD_GUARD_S, Events, finished, open_and_build, resolve, save, value_of, wait_idle
 
@@ -89,7 +89,7 @@ def test_the_next_resolve_after_each_save_or_failure_names_what_was_just_publish
                 spec_now(daemon)
                 raise AssertionError("spec/resolve answered a spec right after a failed build")
             except RpcError as e:
-                assert e.code == -32001 and e.data["generation"] == failed["params"]["generation"] == spec["generation"]
+                assert e.code == CODES.build_failed and e.data["generation"] == failed["params"]["generation"] == spec["generation"]
             value += 1
             fixed = wait_after(events, lambda: save(single_cpp, template.replace("return 10;", f"return {value};")),
                                finished(project, ok=True))
@@ -189,7 +189,7 @@ def resolve_with(daemon, python):
         try:
             return daemon.rpc("spec/resolve", {"name": "single_cpp", "python": str(python), "wait": 10})
         except RpcError as e:
-            if e.code != -32002 or time.monotonic() > deadline:
+            if e.code != CODES.build_timeout or time.monotonic() > deadline:
                 raise
 
 

@@ -4,6 +4,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
+from conftest import CODES
 from schema_check import SCHEMA_DIR, STORE, schema_names, validate
 
 PROTOCOL_METHODS = ["initialize", "server/info", "shutdown", "project/open", "project/close", "project/list",
@@ -59,5 +60,5 @@ def test_schemas_reject_what_the_contract_forbids():
     with pytest.raises(AssertionError):
         validate({"id": "a", "root": "/r"}, "methods/project.close.params.schema.json")
     with pytest.raises(AssertionError):
-        validate({"jsonrpc": "2.0", "id": 1, "error": {"code": -32001, "message": "build failed"}}, "jsonrpc.schema.json")
+        validate({"jsonrpc": "2.0", "id": 1, "error": {"code": CODES.build_failed, "message": "build failed"}}, "jsonrpc.schema.json")
     assert json.loads(json.dumps(STORE["jsonrpc.schema.json"]))

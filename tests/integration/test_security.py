@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import check_reply, make_cargo_pyo3
+from conftest import CODES, check_reply, make_cargo_pyo3
 from schema_check import validate
 from wsclient import ConnectionClosed, read_http_head
 
@@ -164,11 +164,11 @@ def test_nesting_64_is_parsed_65_is_refused(daemon):
     response = daemon.post_raw(_nested_request(64))
     assert response.status == 200
     reply = check_reply(response.json())
-    assert reply["error"]["code"] == -32601, "64 levels must be parsed (the method is then unknown)"
+    assert reply["error"]["code"] == CODES.method_not_found, "64 levels must be parsed (the method is then unknown)"
     response = daemon.post_raw(_nested_request(65))
     assert response.status == 200
     reply = check_reply(response.json())
-    assert reply["error"]["code"] == -32600
+    assert reply["error"]["code"] == CODES.invalid_request
     assert "deep" in reply["error"]["message"].lower() or "nest" in reply["error"]["message"].lower()
 
 
@@ -178,7 +178,7 @@ def test_million_deep_body_is_refused_and_daemon_survives(daemon, opener):
     response = daemon.post_raw(body)
     assert response.status == 200
     reply = check_reply(response.json())
-    assert reply["error"]["code"] in (-32600, -32700)
+    assert reply["error"]["code"] in (CODES.invalid_request, CODES.parse_error)
     assert daemon.running()
     assert_still_serving(daemon)
 
@@ -187,10 +187,10 @@ def test_deep_nesting_over_websocket_is_refused(daemon):
     with daemon.ws() as ws:
         ws.send_text(_nested_request(65))
         reply = check_reply(ws.recv_json())
-        assert reply["error"]["code"] == -32600
+        assert reply["error"]["code"] == CODES.invalid_request
         ws.send_text("[" * 200_000)
         reply = check_reply(ws.recv_json())
-        assert reply["error"]["code"] in (-32600, -32700)
+        assert reply["error"]["code"] in (CODES.invalid_request, CODES.parse_error)
     assert_still_serving(daemon)
 
 
@@ -305,7 +305,7 @@ def test_connections_beyond_the_cap_are_refused_with_503(daemon):
                                     "rpc.discover", "$(touch /tmp/x)"])
 def test_unknown_methods_are_not_found(daemon, method):
     error = daemon.rpc_error(method, {"command": "touch /tmp/should-not-exist", "args": ["-c", "id"]})
-    assert error["code"] == -32601
+    assert error["code"] == CODES.method_not_found
 
 
 def test_project_roots_are_never_run_as_commands(daemon, tmp_path, projects_dir):
@@ -314,13 +314,13 @@ def test_project_roots_are_never_run_as_commands(daemon, tmp_path, projects_dir)
              f"{projects_dir}/$(touch {marker})"]
     for root in roots:
         error = daemon.rpc_error("project/open", {"root": root})
-        assert error["code"] == -32602, root
+        assert error["code"] == CODES.invalid_params, root
     cargo_root, _ = make_cargo_pyo3(projects_dir)
     try:
         daemon.rpc("project/open", {"root": str(cargo_root), "python": f"/bin/sh -c 'touch {marker}'"})
     except Exception as error:  # refusing the interpreter is fine; running it is not
-        assert getattr(error, "code", None) == -32602, error
-    assert daemon.rpc_error("project/close", {"root": f"$(touch {marker})"})["code"] == -32602
+        assert getattr(error, "code", None) == CODES.invalid_params, error
+    assert daemon.rpc_error("project/close", {"root": f"$(touch {marker})"})["code"] == CODES.invalid_params
     saved = daemon.post_raw(json.dumps({"jsonrpc": "2.0", "method": "file/saved", "params": {"path": f"$(touch {marker})"}}))
     assert saved.status == 204
     time.sleep(0.5)  # let any (wrongly) spawned process run before looking

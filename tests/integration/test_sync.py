@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from conftest import FIXTURES, PYTHON, RpcError
+from conftest import CODES, FIXTURES, PYTHON, RpcError
 from pipeline_helpers import BUILD_GUARD_S, Events, finished, open_and_build, project_entry, save, value_of
 
 
@@ -71,15 +71,15 @@ def test_sync_without_wait_answers_at_once_with_the_change_taken_in(daemon, rw_s
 def test_sync_rejects_bad_params_naming_them(daemon):
     with pytest.raises(RpcError) as unknown:
         daemon.rpc("sync", {"projects": ["no-such-project"]})
-    assert unknown.value.code == -32602 and "no-such-project" in unknown.value.message
+    assert unknown.value.code == CODES.invalid_params and "no-such-project" in unknown.value.message
     for params, field in (({"wait": "soon"}, "params.wait"), ({"projects": "x"}, "params.projects"),
                           ({"projects": [1]}, "params.projects")):
         with pytest.raises(RpcError) as bad:
             daemon.rpc("sync", params)
-        assert bad.value.code == -32602 and field in bad.value.message, bad.value.message
+        assert bad.value.code == CODES.invalid_params and field in bad.value.message, bad.value.message
     with pytest.raises(RpcError) as bad_flag:
         daemon.rpc("spec/resolve", {"name": "x", "python": PYTHON, "sync": "yes"})
-    assert bad_flag.value.code == -32602 and "params.sync" in bad_flag.value.message
+    assert bad_flag.value.code == CODES.invalid_params and "params.sync" in bad_flag.value.message
 
 
 def test_polling_daemon_reads_your_writes_too(start_daemon, rw_single):

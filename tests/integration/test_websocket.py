@@ -1,7 +1,7 @@
 """JSON-RPC over the WebSocket upgrade on /rpc, and server -> client pushes."""
 import pytest
 
-from conftest import check_reply, make_cargo_pyo3
+from conftest import CODES, check_reply, make_cargo_pyo3
 from schema_check import notification_schema, validate
 from wsclient import HandshakeRefused
 
@@ -38,7 +38,7 @@ def test_upgrade_with_token_carries_json_rpc(daemon):
         reply = ws_call(ws, "server/info", request_id="s")
         assert reply["result"]["pid"] == daemon.pid
         reply = ws_call(ws, "no/such/method", request_id=3)
-        assert reply["error"]["code"] == -32601
+        assert reply["error"]["code"] == CODES.method_not_found
 
 
 def test_batch_and_notification_over_websocket(daemon):
@@ -59,7 +59,7 @@ def test_parse_error_over_websocket_keeps_the_session(daemon):
         ws.send_text('{"jsonrpc": "2.0", "id": 1, "method": ')
         reply = ws.recv_json()
         check_reply(reply)
-        assert reply["error"]["code"] == -32700 and reply["id"] is None
+        assert reply["error"]["code"] == CODES.parse_error and reply["id"] is None
         assert ws_call(ws, "project/list", request_id=2)["result"] == []
 
 

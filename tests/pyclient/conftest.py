@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ from helpers import FIXTURES, PYCLIENT, REPO  # noqa: E402
 sys.path.insert(0, str(PYCLIENT))
 from prestage._client import Client, read_server_json  # noqa: E402
 from prestage._errors import RpcError  # noqa: E402
+
+
+def load_error_codes():
+    """The one table of JSON-RPC error codes, schemas/error-codes.json, as name -> code."""
+    return {entry["name"]: entry["code"] for entry in json.loads((REPO / "schemas" / "error-codes.json").read_text())}
+
+
+# Codes by name, e.g. CODES.build_failed; tests never spell the numbers.
+CODES = types.SimpleNamespace(**load_error_codes())
 
 
 def server_binary():
@@ -112,7 +122,7 @@ def daemon(tmp_path_factory):
     try:
         instance.client.call("spec/resolve", {"name": "prestage_probe_nothing", "python": sys.executable})
     except RpcError as error:
-        if error.code == -32601:
+        if error.code == CODES.method_not_found:
             instance.stop()
             pytest.skip(f"{binary} has no spec/resolve yet (the build/stage pipeline has not landed)")
     yield instance

@@ -1,5 +1,6 @@
 // project/open {root, python?} -> {id, root, kind, modules}
 #include "projects/detect.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/methods/methods.hpp"
 #include "rpc/params.hpp"
 
@@ -22,7 +23,8 @@ void register_project_open(Dispatcher& dispatcher, Services& services) {
       reply.ok({{"id", project.info.id},
                 {"root", project.info.root.string()},
                 {"kind", to_string(project.info.kind)},
-                {"modules", project.info.modules}});
+                {"modules", project.info.modules},
+                {"distribution", distribution_json(project.info)}});
     } catch (const projects::ProjectError& e) {
       throw InvalidParams(std::string("params.root: ") + e.what());
     }

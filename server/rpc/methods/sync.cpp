@@ -63,7 +63,7 @@ void register_sync(Dispatcher& dispatcher, Services& services) {
         }
         if (--pending->left > 0) return;
         if (!pending->timed_out) return reply.ok({{"projects", entries(services, ids)}});
-        reply.fail({kBuildTimeout, "timed out after " + std::to_string(budget.count() / 1000) + " s waiting for the builds of " +
+        reply.fail({codes::build_timeout, "timed out after " + std::to_string(budget.count() / 1000) + " s waiting for the builds of " +
                                        std::to_string(pending->busy.size()) + " project(s)",
                     {{"projects", pending->busy}}});
       });

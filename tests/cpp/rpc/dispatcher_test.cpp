@@ -41,7 +41,7 @@ Dispatcher make_dispatcher() {
   d.add("twice", [](const json&, CallContext&, Responder reply) {
     reply.ok(1);
     reply.ok(2);
-    reply.fail(Error{kInternalError, "late", nullptr});
+    reply.fail(Error{codes::internal_error, "late", nullptr});
   });
   return d;
 }
@@ -61,7 +61,7 @@ TEST_CASE("unparsable JSON is a -32700 parse error with a null id") {
   auto d = make_dispatcher();
   auto out = run(d, R"({"jsonrpc":"2.0","id":1,"method":"echo")");
   REQUIRE(out.calls == 1);
-  CHECK(out.parsed()["error"]["code"] == kParseError);
+  CHECK(out.parsed()["error"]["code"] == codes::parse_error);
   CHECK(out.parsed()["id"].is_null());
 }
 
@@ -84,14 +84,14 @@ TEST_CASE("each kind of invalid request is -32600") {
     INFO(body);
     auto out = run(d, body);
     REQUIRE(out.calls == 1);
-    CHECK(out.parsed()["error"]["code"] == kInvalidRequest);
+    CHECK(out.parsed()["error"]["code"] == codes::invalid_request);
   }
 }
 
 TEST_CASE("an unknown method is -32601 naming the method; for a notification nothing is sent") {
   auto d = make_dispatcher();
   auto out = run(d, R"({"jsonrpc":"2.0","id":1,"method":"nope"})");
-  CHECK(out.parsed()["error"]["code"] == kMethodNotFound);
+  CHECK(out.parsed()["error"]["code"] == codes::method_not_found);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("nope"));
   out = run(d, R"({"jsonrpc":"2.0","method":"nope"})");
   CHECK(out.calls == 1);
@@ -101,20 +101,20 @@ TEST_CASE("an unknown method is -32601 naming the method; for a notification not
 TEST_CASE("invalid params are -32602 with a message naming the field") {
   auto d = make_dispatcher();
   auto out = run(d, R"({"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1}})");
-  CHECK(out.parsed()["error"]["code"] == kInvalidParams);
+  CHECK(out.parsed()["error"]["code"] == codes::invalid_params);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("params.b"));
   out = run(d, R"({"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":"two"}})");
-  CHECK(out.parsed()["error"]["code"] == kInvalidParams);
+  CHECK(out.parsed()["error"]["code"] == codes::invalid_params);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("params.b") && Catch::Contains("integer"));
   out = run(d, R"({"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]})");
-  CHECK(out.parsed()["error"]["code"] == kInvalidParams);
+  CHECK(out.parsed()["error"]["code"] == codes::invalid_params);
 }
 
 TEST_CASE("a throwing handler gets exactly one -32603 reply") {
   auto d = make_dispatcher();
   auto out = run(d, R"({"jsonrpc":"2.0","id":3,"method":"throws"})");
   REQUIRE(out.calls == 1);
-  CHECK(out.parsed()["error"]["code"] == kInternalError);
+  CHECK(out.parsed()["error"]["code"] == codes::internal_error);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("boom"));
   CHECK(out.parsed()["id"] == 3);
 }
@@ -127,7 +127,7 @@ TEST_CASE("exactly one reply: first reply wins, a dropped responder answers -326
 
   out = run(d, R"({"jsonrpc":"2.0","id":2,"method":"silent"})");
   REQUIRE(out.calls == 1);
-  CHECK(out.parsed()["error"]["code"] == kInternalError);
+  CHECK(out.parsed()["error"]["code"] == codes::internal_error);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("did not reply"));
 }
 
@@ -160,9 +160,9 @@ TEST_CASE("batches answer an array with one reply per request, skipping notifica
   REQUIRE(replies.is_array());
   REQUIRE(replies.size() == 4);
   CHECK(replies[0]["result"] == 2);
-  CHECK(replies[1]["error"]["code"] == kMethodNotFound);
-  CHECK(replies[2]["error"]["code"] == kInvalidRequest);
-  CHECK(replies[3]["error"]["code"] == kInternalError);
+  CHECK(replies[1]["error"]["code"] == codes::method_not_found);
+  CHECK(replies[2]["error"]["code"] == codes::invalid_request);
+  CHECK(replies[3]["error"]["code"] == codes::internal_error);
 
   out = run(d, R"([{"jsonrpc":"2.0","method":"echo"},{"jsonrpc":"2.0","method":"silent"}])");
   CHECK(out.calls == 1);
@@ -179,7 +179,7 @@ TEST_CASE("nesting depth 64 is accepted, 65 refused before parsing") {
   auto ok = run(d, nested(64));
   CHECK(ok.parsed().contains("result"));
   auto too_deep = run(d, nested(65));
-  CHECK(too_deep.parsed()["error"]["code"] == kInvalidRequest);
+  CHECK(too_deep.parsed()["error"]["code"] == codes::invalid_request);
   CHECK_THAT(too_deep.parsed()["error"]["message"].get<std::string>(), Catch::Contains("64"));
 }
 
@@ -187,7 +187,7 @@ TEST_CASE("a million nested brackets are refused without recursing") {
   auto d = make_dispatcher();
   auto out = run(d, std::string(1'000'000, '['));
   REQUIRE(out.calls == 1);
-  CHECK(out.parsed()["error"]["code"] == kInvalidRequest);
+  CHECK(out.parsed()["error"]["code"] == codes::invalid_request);
 }
 
 namespace {
@@ -235,6 +235,6 @@ TEST_CASE("a result that cannot be serialized still gets exactly one reply, a -3
   auto out = run(d, R"({"jsonrpc":"2.0","id":4,"method":"bad_utf8"})");
   REQUIRE(out.calls == 1);
   CHECK(out.parsed()["id"] == 4);
-  CHECK(out.parsed()["error"]["code"] == kInternalError);
+  CHECK(out.parsed()["error"]["code"] == codes::internal_error);
   CHECK_THAT(out.parsed()["error"]["message"].get<std::string>(), Catch::Contains("UTF-8"));
 }

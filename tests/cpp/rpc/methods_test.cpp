@@ -62,7 +62,7 @@ TEST_CASE("initialize answers the server identity and a client id") {
   CHECK(reply["result"]["server"] == json{{"name", "prestaged"}, {"version", "0.1.0"}});
   CHECK_THAT(reply["result"]["client_id"].get<std::string>(), Catch::StartsWith("pytest-"));
   auto bad = f.call("initialize", {{"client", {{"version", "1"}}}});
-  CHECK(bad["error"]["code"] == rpc::kInvalidParams);
+  CHECK(bad["error"]["code"] == rpc::codes::invalid_params);
   CHECK_THAT(bad["error"]["message"].get<std::string>(), Catch::Contains("params.client.name"));
   bad = f.call("initialize", json::object());
   CHECK_THAT(bad["error"]["message"].get<std::string>(), Catch::Contains("params.client"));
@@ -106,7 +106,7 @@ TEST_CASE("project/open, list and close through the methods") {
   CHECK(list[0]["pythons"] == json::array({"/usr/bin/python3"}));
 
   auto missing = f.call("project/open", {{"root", (f.work.path / "nope").string()}});
-  CHECK(missing["error"]["code"] == rpc::kInvalidParams);
+  CHECK(missing["error"]["code"] == rpc::codes::invalid_params);
   CHECK_THAT(missing["error"]["message"].get<std::string>(), Catch::Contains("does not exist"));
   auto relative = f.call("project/open", {{"root", "relative/dir"}});
   CHECK_THAT(relative["error"]["message"].get<std::string>(), Catch::Contains("absolute"));
@@ -116,7 +116,7 @@ TEST_CASE("project/open, list and close through the methods") {
   auto closed = f.call("project/close", {{"id", id}});
   CHECK(closed["result"] == json{{"id", id}, {"closed", true}});
   auto again = f.call("project/close", {{"id", id}});
-  CHECK(again["error"]["code"] == rpc::kInvalidParams);
+  CHECK(again["error"]["code"] == rpc::codes::invalid_params);
   CHECK_THAT(again["error"]["message"].get<std::string>(), Catch::Contains(id));
   auto neither = f.call("project/close");
   CHECK_THAT(neither["error"]["message"].get<std::string>(), Catch::Contains("params.id"));

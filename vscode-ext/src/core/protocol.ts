@@ -93,7 +93,5 @@ export interface BuildFinishedParams {
 }
 export interface ReloadRequestedParams { project: string; generation: number }
 
-export const ErrorCodes = {
-  buildFailed: -32001,
-  buildTimeout: -32002,
-} as const;
+// JSON-RPC error codes, generated from schemas/error-codes.json (npm run compile).
+export { ErrorCodes, type ErrorCode } from './errorCodes';

@@ -8,6 +8,7 @@ import { groupByFile, projectDirectory, toEditorDiagnostic } from '../core/diagn
 import { readServerJson, resolveStateDir } from '../core/discovery';
 import { startDaemon } from '../core/daemon';
 import { ProjectTracker } from '../core/state';
+import { ErrorCodes } from '../core/protocol';
 
 test('state dir resolves setting, then PRESTAGE_STATE_DIR, then XDG_RUNTIME_DIR, then ~/.cache', () => {
   assert.equal(resolveStateDir('/s', { PRESTAGE_STATE_DIR: '/p' }), '/s');
@@ -119,4 +120,12 @@ test('tracker maps files to the deepest project and single files exactly', () =>
   tracker.applyList([{ id: 'inner', root: '/w/sub', kind: 'cmake', modules: ['b'], generation: 0, state: 'building', last_build: null }]);
   assert.deepEqual(tracker.all().map((p) => p.id), ['inner']);
   assert.equal(tracker.summary(true).state, 'building');
+});
+
+test('ErrorCodes holds every code of schemas/error-codes.json under its camelCase name', () => {
+  const tablePath = path.resolve(__dirname, '..', '..', '..', 'schemas', 'error-codes.json');
+  const table: { name: string; code: number }[] = JSON.parse(fs.readFileSync(tablePath, 'utf8'));
+  const expected = Object.fromEntries(table.map(({ name, code }) => [name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), code]));
+  assert.deepEqual({ ...ErrorCodes }, expected);
+  assert.equal(ErrorCodes.buildFailed, -32001);
 });
