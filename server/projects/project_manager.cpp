@@ -102,30 +102,9 @@ Project* ProjectManager::find(const std::string& id) {
   return it == projects_.end() ? nullptr : &it->second;
 }
 
-nlohmann::json ProjectManager::to_list_entry(const Project& p) {
-  nlohmann::json j = {{"id", p.info.id},
-                      {"root", p.info.root.string()},
-                      {"kind", to_string(p.info.kind)},
-                      {"modules", p.info.modules},
-                      {"generation", 0},
-                      {"state", "idle"},
-                      {"last_build", nullptr},
-                      {"watch", {{"files", 0}, {"overflows", 0}, {"mode", "stopped"}}},
-                      {"pythons", p.pythons}};
-  if (p.pipeline) j.update(p.pipeline->status());
-  if (p.error) j["error"] = *p.error;
-  return j;
-}
-
-nlohmann::json ProjectManager::list() const {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, project] : projects_) out.push_back(to_list_entry(project));
-  return out;
-}
-
 std::size_t ProjectManager::builds_running() const {
   return static_cast<std::size_t>(std::count_if(projects_.begin(), projects_.end(), [](const auto& kv) {
-    return kv.second.pipeline && kv.second.pipeline->state() == "building";
+    return kv.second.pipeline && kv.second.pipeline->state() == State::building;
   }));
 }
 
@@ -141,7 +120,7 @@ void ProjectManager::stop_pipelines() {
 
 void ProjectManager::start_pipeline(Project& project) {
   if (!pipeline_env_ || project.pipeline || project.error) return;
-  project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, project.info, project.pythons);
+  project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, builders::backend_for(project.info.kind), project.info, project.pythons);
   project.pipeline->start();
 }
 

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,10 +64,6 @@ class ProjectManager {
   Project* find(const std::string& id);
   const std::map<std::string, Project>& projects() const { return projects_; }
 
-  // project/list entries per docs/protocol.md.
-  nlohmann::json list() const;
-  static nlohmann::json to_list_entry(const Project& p);
-
   // Starts a pipeline for every open project (and every one opened later). Without this call the
   // manager only keeps the registry (unit tests).
   void enable_pipelines(PipelineEnv& env);
@@ -105,6 +100,6 @@ class ProjectManager {
   std::function<void()> on_changed_;
   PipelineEnv* pipeline_env_ = nullptr;
   std::uint64_t opens_ = 0;
-  RecentPythonChecks python_checks_{build::InterpreterCache::kRecheckAfter};
+  RecentPythonChecks python_checks_{builders::InterpreterCache::kRecheckAfter};
 };
 }  // namespace prestage::projects

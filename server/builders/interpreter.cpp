@@ -1,4 +1,6 @@
-#include "build/interpreter.hpp"
+#include "builders/interpreter.hpp"
+
+#include "util/thread_check.hpp"
 
 #include <unistd.h>
 
@@ -7,11 +9,11 @@
 #include <chrono>
 #include <optional>
 
-#include "build/process_runner.hpp"
+#include "builders/process_runner.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace {
 constexpr const char* query_script =
     "import json, sys, sysconfig\n"
@@ -203,7 +205,8 @@ InterpreterCache::Lookup InterpreterCache::lookup(const std::string& python) {
   return lookup_locked(python, Clock::now());
 }
 
-InterpreterCache::Facts InterpreterCache::get(const std::string& python) {
+InterpreterCache::Facts InterpreterCache::get_blocking(const std::string& python) {
+  util::assert_off_io("InterpreterCache::get_blocking");
   {
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -237,4 +240,4 @@ InterpreterCache::Facts InterpreterCache::get(const std::string& python) {
   save();
   return fresh;
 }
-}  // namespace prestage::build
+}  // namespace prestage::builders

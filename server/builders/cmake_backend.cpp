@@ -2,13 +2,17 @@
 // prefix under the work dir, and read install_manifest.txt.
 #include <toml++/toml.h>
 
+#include <cctype>
+
 #include <sstream>
 
-#include "build/build_session.hpp"
-#include "build/diagnostics.hpp"
+#include "builders/backends.hpp"
+#include "builders/build_session.hpp"
+#include "builders/pybind11_helper.hpp"
+#include "builders/diagnostics.hpp"
 #include "util/fs.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace {
 
 // Added to every project() via CMAKE_PROJECT_INCLUDE at the first configure, so GCC's JSON
@@ -175,9 +179,7 @@ void install_step(const std::shared_ptr<BuildSession>& session) {
       "cmake", {"--install", build_dir.string(), "--prefix", prefix.string()}, job.project.root, {},
       [s](StreamKind, const std::string& line) { s->log(line); }, std::move(next));
 }
-}  // namespace
-
-void start_cmake_project(const std::shared_ptr<BuildSession>& session) {
+void configure_and_build(const std::shared_ptr<BuildSession>& session) {
   const BuildJob& job = session->job();
   const ProjectInfo& project = job.project;
   if (!fs::exists(project.root / "CMakeLists.txt")) throw BuildError("no CMakeLists.txt in " + project.root.string());
@@ -216,4 +218,115 @@ void start_cmake_project(const std::shared_ptr<BuildSession>& session) {
   s->report_progress("Configuring " + facts.name + " for Python " + job.python.version);
   session->run_tool("cmake", std::move(args), project.root, {}, std::move(on_line), std::move(next));
 }
-}  // namespace prestage::build
+
+bool cmake_uses_pybind11(const fs::path& cmakelists) {
+  std::error_code ec;
+  if (!fs::is_regular_file(cmakelists, ec)) return false;
+  std::string text = util::read_file(cmakelists);
+  return text.find("find_package(pybind11") != std::string::npos ||
+         text.find("pybind11_add_module") != std::string::npos || text.find("pybind11::") != std::string::npos;
+}
+
+// First argument of `pybind11_add_module(` in a CMakeLists.txt (detection fallback only).
+std::optional<std::string> cmake_first_module_name(const fs::path& cmakelists) {
+  std::string text = util::read_file(cmakelists);
+  const std::string token = "pybind11_add_module(";
+  auto pos = text.find(token);
+  if (pos == std::string::npos) return std::nullopt;
+  pos += token.size();
+  while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
+  std::string name;
+  while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_'))
+    name.push_back(text[pos++]);
+  if (!is_python_identifier(name)) return std::nullopt;
+  return name;
+}
+
+// The package directory: [project] name's under src/, python/ or the root, else the only package there.
+void find_package(const ProjectFiles& files, ProjectInfo& info) {
+  std::optional<std::string> wanted;
+  if (auto name = checked_string(files.pyproject, "project.name", files.pyproject_path())) wanted = normalize_package_name(*name);
+  const fs::path bases[] = {files.root / "src", files.root / "python", files.root};
+  std::optional<fs::path> package_dir;
+  if (wanted) {
+    for (const auto& base : bases)
+      if (has_init_py(base / *wanted)) {
+        package_dir = base / *wanted;
+        break;
+      }
+  }
+  if (!package_dir) {
+    std::vector<fs::path> found;
+    for (const auto& base : bases) {
+      std::error_code ec;
+      if (!fs::is_directory(base, ec)) continue;
+      for (const auto& entry : fs::directory_iterator(base, ec)) {
+        const auto name = entry.path().filename().string();
+        if (entry.is_directory(ec) && is_python_identifier(name) && name != "tests" && has_init_py(entry.path()))
+          found.push_back(entry.path());
+      }
+      if (!found.empty()) break;  // the first base holding packages wins (src/ before python/ before root)
+    }
+    if (found.size() == 1) package_dir = found.front();
+  }
+
+  if (package_dir) {
+    info.python_source = package_dir->parent_path();
+    info.modules = {package_dir->filename().string()};
+  } else if (wanted) {
+    info.modules = {*wanted};  // pure extension: the pyproject [project] name is the import name
+  } else if (auto module = cmake_first_module_name(files.root / "CMakeLists.txt")) {
+    info.modules = {*module};  // no pyproject and no package: the first pybind11_add_module target
+  } else {
+    throw ProjectError("cannot tell which Python module the CMake project at " + files.root.string() +
+                       " provides: add a pyproject.toml with [project] name or a package directory with __init__.py");
+  }
+  if (!is_python_identifier(info.modules.front()))
+    throw ProjectError("CMake project at " + files.root.string() + ": \"" + info.modules.front() + "\" is not a valid Python module name");
+}
+
+class CMakeBackend final : public BuildBackend {
+ public:
+  ProjectKind kind() const override { return ProjectKind::cmake; }
+
+  bool claim(const ProjectFiles& files, ProjectInfo& info) const override {
+    if (files.is_file) return false;
+    const bool skbuild = files.build_backend.rfind("scikit_build_core", 0) == 0;
+    if (!skbuild && !cmake_uses_pybind11(files.root / "CMakeLists.txt")) return false;
+    info.kind = ProjectKind::cmake;
+    find_package(files, info);
+    return true;
+  }
+
+  std::shared_ptr<BuildTask> start(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done) const override {
+    return start_session(io, std::move(job), std::move(progress), std::move(done), configure_and_build);
+  }
+
+  stage::PackageLayout layout(const ProjectInfo& info, const BuildOutput& output, const Interpreter& python) const override {
+    stage::PackageLayout layout;
+    layout.ext_suffix = python.ext_suffix;
+    const std::string top = info.modules.empty() ? std::string() : info.modules.front();
+    std::error_code ec;
+    fs::path package_dir = info.python_source.empty() || top.empty() ? fs::path() : info.python_source / top;
+    const bool has_python_package = !package_dir.empty() && fs::is_directory(package_dir, ec);
+    if (has_python_package) layout.trees.emplace_back(package_dir, top);
+    for (const auto& a : output.artifacts) layout.artifacts.emplace_back(a.module, a.path);
+    // Installed files the package's sources do not already have.
+    for (const auto& [rel, src] : output.extra_files) {
+      bool in_tree = has_python_package && fs::exists(package_dir / fs::path(rel).lexically_relative(top), ec);
+      if (!in_tree) layout.extra_files.emplace_back(rel, src);
+    }
+    return layout;
+  }
+
+  fs::path pybind11_include(const ProjectInfo&, const fs::path& work_dir) const override {
+    return pybind11_include_from_cmake_cache(work_dir / "build" / "CMakeCache.txt");
+  }
+};
+}  // namespace
+
+const BuildBackend& cmake_backend() {
+  static const CMakeBackend backend;
+  return backend;
+}
+}  // namespace prestage::builders

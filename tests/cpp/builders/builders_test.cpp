@@ -16,14 +16,15 @@
 #include <string>
 #include <thread>
 
-#include "build/build.hpp"
-#include "build/process_runner.hpp"
+#include "builders/backends.hpp"
+#include "builders/build.hpp"
+#include "builders/process_runner.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
 namespace fs = std::filesystem;
 using namespace prestage;
-using namespace prestage::build;
+using namespace prestage::builders;
 
 namespace {
 const fs::path source_dir = PRESTAGE_SOURCE_DIR;
@@ -64,7 +65,7 @@ fs::path shared_cargo_work_dir() { return work_root / "cargo-shared"; }
 
 const Interpreter& python() {
   static InterpreterCache cache(work_root / "interpreters.json");
-  static const InterpreterCache::Facts facts = cache.get(system_python);
+  static const InterpreterCache::Facts facts = cache.get_blocking(system_python);
   return *facts;
 }
 
@@ -97,7 +98,7 @@ RunResult run_build(const BuildJob& job, std::function<bool(BuildTask&)> while_r
                     std::chrono::seconds guard = std::chrono::seconds(600)) {
   boost::asio::io_context io;
   RunResult result;
-  auto task = start_build(
+  auto task = backend_for(job.project.kind).start(
       io, job, [&](const std::string& m) { result.progress.push_back(m); },
       [&](BuildOutput out) {
         result.out = std::move(out);
@@ -191,7 +192,7 @@ TEST_CASE("interpreter query reports version EXT_SUFFIX and include dir and is a
   fs::path cache_file = scratch.dir / "interpreters.json";
   {
     InterpreterCache cache(cache_file);
-    InterpreterCache::Facts facts = cache.get(system_python);
+    InterpreterCache::Facts facts = cache.get_blocking(system_python);
     const Interpreter& py = *facts;
     CHECK(py.executable == system_python);
     CHECK(py.version.rfind("3.11.", 0) == 0);
@@ -199,7 +200,7 @@ TEST_CASE("interpreter query reports version EXT_SUFFIX and include dir and is a
     CHECK(fs::exists(py.include_dir / "Python.h"));
     REQUIRE(py.key.size() == std::string("cp311-").size() + 8);
     CHECK(py.key.rfind("cp311-", 0) == 0);
-    CHECK(cache.get(system_python)->key == py.key);
+    CHECK(cache.get_blocking(system_python)->key == py.key);
     CHECK(cache.queries_run() == 1);
     nlohmann::json j = py;
     CHECK(j.at("ext_suffix") == py.ext_suffix);
@@ -207,26 +208,26 @@ TEST_CASE("interpreter query reports version EXT_SUFFIX and include dir and is a
   }
   REQUIRE(fs::exists(cache_file));
   InterpreterCache reloaded(cache_file);
-  CHECK(reloaded.get(system_python)->ext_suffix == ".cpython-311-x86_64-linux-gnu.so");
+  CHECK(reloaded.get_blocking(system_python)->ext_suffix == ".cpython-311-x86_64-linux-gnu.so");
   CHECK(reloaded.queries_run() == 0);  // answered from the cache file
 }
 
 TEST_CASE("bad interpreter paths give an error naming the problem") {
   Scratch scratch("badinterp");
   InterpreterCache cache(scratch.dir / "interpreters.json");
-  CHECK_THROWS_WITH(cache.get("python3"), Catch::Contains("must be absolute") && Catch::Contains("python3"));
-  CHECK_THROWS_WITH(cache.get("/nonexistent/bin/python"),
+  CHECK_THROWS_WITH(cache.get_blocking("python3"), Catch::Contains("must be absolute") && Catch::Contains("python3"));
+  CHECK_THROWS_WITH(cache.get_blocking("/nonexistent/bin/python"),
                     Catch::Contains("not found") && Catch::Contains("/nonexistent/bin/python"));
   fs::path not_exec = scratch.dir / "python-not-exec";
   write(not_exec, "#!/bin/sh\n");
-  CHECK_THROWS_WITH(cache.get(not_exec), Catch::Contains("not executable") && Catch::Contains(not_exec.string()));
-  CHECK_THROWS_WITH(cache.get("/bin/false"), Catch::Contains("/bin/false") && Catch::Contains("not a working Python"));
+  CHECK_THROWS_WITH(cache.get_blocking(not_exec), Catch::Contains("not executable") && Catch::Contains(not_exec.string()));
+  CHECK_THROWS_WITH(cache.get_blocking("/bin/false"), Catch::Contains("/bin/false") && Catch::Contains("not a working Python"));
   fs::path old_python = scratch.dir / "python3.8";
   write(old_python,
         "#!/bin/sh\necho '{\"version\": \"3.8.10\", \"major\": 3, \"minor\": 8, \"implementation\": \"cpython\", "
         "\"ext_suffix\": \".so\", \"include\": \"/x\"}'\n");
   fs::permissions(old_python, fs::perms(0755));
-  CHECK_THROWS_WITH(cache.get(old_python), Catch::Contains("3.8.10") && Catch::Contains(">= 3.9"));
+  CHECK_THROWS_WITH(cache.get_blocking(old_python), Catch::Contains("3.8.10") && Catch::Contains(">= 3.9"));
 }
 
 namespace {
@@ -257,8 +258,8 @@ TEST_CASE("a switched interpreter symlink is noticed once the recheck bound has 
   point_link(link, a);
   InterpreterCache trusting(scratch.dir / "trusting.json", std::chrono::hours(1));
   InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
-  auto trusted = trusting.get(link);
-  auto first = checking.get(link);
+  auto trusted = trusting.get_blocking(link);
+  auto first = checking.get_blocking(link);
   CHECK(first->version == "3.11.1");
   CHECK(checking.lookup(link.string()).facts == first);  // re-checked, unchanged: the same facts, no query
   CHECK(checking.queries_run() == 1);
@@ -268,7 +269,7 @@ TEST_CASE("a switched interpreter symlink is noticed once the recheck bound has 
   CHECK(trusting.queries_run() == 1);
   CHECK(checking.lookup(link.string()).needs_query());  // past it the switch is seen; lookup never runs it
   CHECK(checking.queries_run() == 1);
-  auto second = checking.get(link);
+  auto second = checking.get_blocking(link);
   CHECK(second->version == "3.12.1");
   CHECK(second->key != first->key);
   CHECK(second->executable == link);
@@ -281,14 +282,14 @@ TEST_CASE("an interpreter file rewritten in place is re-asked after the recheck 
   const fs::path python = scratch.dir / "python3";
   write_fake_python(python, 11);
   InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
-  auto first = checking.get(python);
+  auto first = checking.get_blocking(python);
   write_fake_python(python, 12, "# upgraded\n");  // another size: a different stamp whatever the mtime granularity
-  auto second = checking.get(python);
+  auto second = checking.get_blocking(python);
   CHECK(second->version == "3.12.1");
   CHECK(second->key.substr(second->key.find('-')) == first->key.substr(first->key.find('-')));  // same real path
   CHECK(checking.queries_run() == 2);
   InterpreterCache reloaded(scratch.dir / "checking.json");
-  CHECK(reloaded.get(python)->version == "3.12.1");  // the cache file has the new facts
+  CHECK(reloaded.get_blocking(python)->version == "3.12.1");  // the cache file has the new facts
   CHECK(reloaded.queries_run() == 0);
 }
 
@@ -300,15 +301,15 @@ TEST_CASE("a failed interpreter is remembered for the recheck bound, and a fixed
   InterpreterCache trusting(scratch.dir / "trusting.json", std::chrono::hours(1));
   InterpreterCache checking(scratch.dir / "checking.json", std::chrono::milliseconds(0));
   for (int i = 0; i < 2; ++i) {
-    CHECK_THROWS_WITH(trusting.get(python), Catch::Contains("not a working Python") && Catch::Contains("broken"));
-    CHECK_THROWS_WITH(checking.get(python), Catch::Contains("not a working Python"));
+    CHECK_THROWS_WITH(trusting.get_blocking(python), Catch::Contains("not a working Python") && Catch::Contains("broken"));
+    CHECK_THROWS_WITH(checking.get_blocking(python), Catch::Contains("not a working Python"));
   }
   CHECK(trusting.queries_run() == 1);
   CHECK_THAT(trusting.lookup(python.string()).error, Catch::Contains("not a working Python"));
   CHECK(checking.queries_run() == 2);
   write_fake_python(python, 11);
-  CHECK(checking.get(python)->version == "3.11.1");
-  CHECK_THROWS(trusting.get(python));  // still within its bound
+  CHECK(checking.get_blocking(python)->version == "3.11.1");
+  CHECK_THROWS(trusting.get_blocking(python));  // still within its bound
   CHECK_THAT(trusting.lookup("/no/such/python").error, Catch::Contains("not found"));
   CHECK(trusting.queries_run() == 1);
 }
@@ -320,7 +321,7 @@ TEST_CASE("concurrent askers of a new interpreter share one query") {
   InterpreterCache cache(scratch.dir / "interpreters.json");
   InterpreterCache::Facts seen[4];
   std::vector<std::thread> askers;
-  for (auto& slot : seen) askers.emplace_back([&cache, &python, &slot] { slot = cache.get(python); });
+  for (auto& slot : seen) askers.emplace_back([&cache, &python, &slot] { slot = cache.get_blocking(python); });
   for (auto& t : askers) t.join();
   for (auto& facts : seen) CHECK(facts == seen[0]);
   CHECK(cache.queries_run() == 1);
@@ -541,7 +542,7 @@ TEST_CASE("cancel() before the build started still calls done once as cancelled"
   boost::asio::io_context io;
   int calls = 0;
   BuildOutput out;
-  auto task = start_build(io, make_job(ProjectKind::cpp_file, src_dir / "single_cpp.cpp", scratch.dir / "work"), {},
+  auto task = cpp_file_backend().start(io, make_job(ProjectKind::cpp_file, src_dir / "single_cpp.cpp", scratch.dir / "work"), {},
                           [&](BuildOutput o) {
                             out = std::move(o);
                             ++calls;

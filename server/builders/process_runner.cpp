@@ -1,5 +1,5 @@
 #define BOOST_PROCESS_USE_STD_FS 1
-#include "build/process_runner.hpp"
+#include "builders/process_runner.hpp"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <stdexcept>
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace bp = boost::process;
 
 std::optional<fs::path> find_on_path(const std::string& name, const std::string& path_value) {
@@ -261,4 +261,4 @@ void ProcessRun::cancel(std::chrono::milliseconds grace) {
     ::kill(-impl->pgid, SIGKILL);
   });
 }
-}  // namespace prestage::build
+}  // namespace prestage::builders

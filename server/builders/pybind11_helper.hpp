@@ -10,10 +10,10 @@
 #include <optional>
 #include <string>
 
-#include "build/interpreter.hpp"
-#include "build/process_runner.hpp"
+#include "builders/interpreter.hpp"
+#include "builders/process_runner.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 
 class Pybind11Helpers {
  public:
@@ -42,4 +42,8 @@ class Pybind11Helpers {
 // The pybind11 headers a configured CMake build uses: pybind11Config.cmake's own rule, the
 // package prefix three levels above `pybind11_DIR` from CMakeCache.txt. Empty when unknown.
 fs::path pybind11_include_from_cmake_cache(const fs::path& cmake_cache);
-}  // namespace prestage::build
+
+// Where pybind11's headers are: $PRESTAGE_PYBIND11_INCLUDE, else the first of /usr/include,
+// /usr/local/include holding pybind11/pybind11.h. Empty when none.
+fs::path pybind11_include_dir();
+}  // namespace prestage::builders

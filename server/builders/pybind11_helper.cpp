@@ -1,4 +1,4 @@
-#include "build/pybind11_helper.hpp"
+#include "builders/pybind11_helper.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "build/build.hpp"
-#include "build/pybind11_helper_source.hpp"
+#include "builders/build.hpp"
+#include "builders/pybind11_helper_source.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 
 namespace {
 // The daemon's CXXFLAGS (as CMake builds of the project get them), so that the helper, which runs
@@ -112,4 +112,13 @@ fs::path pybind11_include_from_cmake_cache(const fs::path& cmake_cache) {
   }
   return {};
 }
-}  // namespace prestage::build
+fs::path pybind11_include_dir() {
+  if (const char* env = std::getenv("PRESTAGE_PYBIND11_INCLUDE"); env && *env) return fs::path(env);
+  for (const char* dir : {"/usr/include", "/usr/local/include"}) {
+    std::error_code ec;
+    if (fs::exists(fs::path(dir) / "pybind11" / "pybind11.h", ec)) return dir;
+  }
+  return {};
+}
+
+}  // namespace prestage::builders

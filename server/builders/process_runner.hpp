@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace fs = std::filesystem;
 
 // Looks `name` up on `path_value` (a PATH string; empty = this process's PATH).
@@ -78,4 +78,4 @@ class BoundedLog {
   std::string buffer_;
   std::size_t dropped_ = 0;
 };
-}  // namespace prestage::build
+}  // namespace prestage::builders

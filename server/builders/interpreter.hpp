@@ -10,9 +10,9 @@
 #include <set>
 #include <string>
 
-#include "build/build_error.hpp"
+#include "builders/build_error.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace fs = std::filesystem;
 
 struct Interpreter {
@@ -43,13 +43,15 @@ class InterpreterCache {
 
   explicit InterpreterCache(fs::path cache_file, std::chrono::milliseconds recheck_after = kRecheckAfter);
 
-  // The facts, running the interpreter when it is new or changed on disk. Throws BuildError naming
-  // the path when it is not absolute, missing, not executable, or not a Python >= 3.9.
-  Facts get(const std::string& python);
-  Facts get(const fs::path& python) { return get(python.string()); }
-  Facts get(const char* python) { return get(std::string(python)); }
+  // The facts, running the interpreter (up to its 30 s timeout) when it is new or changed on disk.
+  // Blocks: never on the io thread (checked). Throws BuildError naming the path when it is not
+  // absolute, missing, not executable, or not a Python >= 3.9.
+  Facts get_blocking(const std::string& python);
+  Facts get_blocking(const fs::path& python) { return get_blocking(python.string()); }
+  Facts get_blocking(const char* python) { return get_blocking(std::string(python)); }
 
-  // Never runs the interpreter: the facts or the remembered error, or neither when a query is needed
+  // Never runs the interpreter (any thread, the io thread's way in): the facts or the remembered
+  // error, or neither when a query is needed
   // (new interpreter, changed file, or a remembered failure that is older than the bound).
   struct Lookup {
     Facts facts;
@@ -84,4 +86,4 @@ class InterpreterCache {
 
 // Asks the interpreter directly, without any cache. Throws BuildError.
 Interpreter query_interpreter(const fs::path& python);
-}  // namespace prestage::build
+}  // namespace prestage::builders

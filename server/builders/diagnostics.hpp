@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "build/diagnostic.hpp"
+#include "builders/diagnostic.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace fs = std::filesystem;
 
 // Makes a tool-reported path absolute (relative ones against `base_dir`) and normalises it
@@ -34,4 +34,4 @@ std::optional<Diagnostic> diagnostic_from_cmake_error_header(std::string_view li
 
 // "file:line:column: severity: message", as compilers print it.
 std::string render_diagnostic(const Diagnostic& d);
-}  // namespace prestage::build
+}  // namespace prestage::builders

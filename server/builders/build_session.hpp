@@ -1,6 +1,6 @@
 #pragma once
-// Internal: one running build, as a chain of tool runs. Backends (cargo, cmake, g++,
-// rust-file) drive it; it owns the log, the diagnostics and the single `done` call.
+// One running build, as a chain of tool runs. Backends (cargo, cmake, g++, rust-file) drive
+// it; it owns the log, the diagnostics and the single `done` call.
 #include <functional>
 #include <memory>
 #include <optional>
@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "build/build.hpp"
-#include "build/process_runner.hpp"
+#include "builders/build.hpp"
+#include "builders/process_runner.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 
 class BuildSession : public BuildTask, public std::enable_shared_from_this<BuildSession> {
  public:
@@ -63,12 +63,11 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
   bool finished_ = false;
 };
 
-// Backends; each starts its first step on the session.
-void start_cargo_project(const std::shared_ptr<BuildSession>& session);
-void start_rust_file(const std::shared_ptr<BuildSession>& session);
-void start_cmake_project(const std::shared_ptr<BuildSession>& session);
-void start_cpp_file(const std::shared_ptr<BuildSession>& session);
+// A backend's start(): a session whose `first_step` runs on `io` after the work dir exists (an
+// exception it throws fails the build with its message).
+std::shared_ptr<BuildTask> start_session(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done,
+                                         std::function<void(const std::shared_ptr<BuildSession>&)> first_step);
 
 // Trims ASCII whitespace at both ends.
 std::string_view trim(std::string_view s);
-}  // namespace prestage::build
+}  // namespace prestage::builders

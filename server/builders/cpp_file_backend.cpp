@@ -1,10 +1,14 @@
 // Single .cpp files: one g++ call against pybind11's and the interpreter's headers.
-#include "build/build_session.hpp"
-#include "build/diagnostics.hpp"
+#include "builders/backends.hpp"
+#include "builders/build_session.hpp"
+#include "builders/diagnostics.hpp"
+#include "builders/pybind11_helper.hpp"
+#include "builders/single_file.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
+namespace {
 
-void start_cpp_file(const std::shared_ptr<BuildSession>& session) {
+void build_cpp_file(const std::shared_ptr<BuildSession>& session) {
   const BuildJob& job = session->job();
   const fs::path& source = job.project.root;
   if (!fs::is_regular_file(source)) throw BuildError("C++ source file not found: " + source.string());
@@ -50,4 +54,25 @@ void start_cpp_file(const std::shared_ptr<BuildSession>& session) {
   s->report_progress("Compiling " + source.filename().string());
   session->run_tool("g++", std::move(args), dir, {}, std::move(on_line), std::move(next));
 }
-}  // namespace prestage::build
+
+class CppFileBackend final : public BuildBackend {
+ public:
+  ProjectKind kind() const override { return ProjectKind::cpp_file; }
+  bool claim(const ProjectFiles& files, ProjectInfo& info) const override {
+    return claim_single_file(files, ".cpp", ProjectKind::cpp_file, info);
+  }
+  std::shared_ptr<BuildTask> start(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done) const override {
+    return start_session(io, std::move(job), std::move(progress), std::move(done), build_cpp_file);
+  }
+  stage::PackageLayout layout(const ProjectInfo&, const BuildOutput& output, const Interpreter& python) const override {
+    return single_file_layout(output, python);
+  }
+  fs::path pybind11_include(const ProjectInfo&, const fs::path&) const override { return pybind11_include_dir(); }
+};
+}  // namespace
+
+const BuildBackend& cpp_file_backend() {
+  static const CppFileBackend backend;
+  return backend;
+}
+}  // namespace prestage::builders

@@ -1,6 +1,6 @@
 #pragma once
 // Build backends: turn a project's sources into extension modules for one interpreter.
-// The daemon's scheduler calls start_build(); everything else in this folder is internal.
+// The values a build takes and gives; backend.hpp is the interface that runs one.
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <functional>
@@ -9,12 +9,12 @@
 #include <utility>
 #include <vector>
 
-#include "build/build_error.hpp"
-#include "build/diagnostic.hpp"
-#include "build/interpreter.hpp"
+#include "builders/build_error.hpp"
+#include "builders/diagnostic.hpp"
+#include "builders/interpreter.hpp"
 #include "projects/project.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace fs = std::filesystem;
 
 // A built extension module: dotted module name ("pkg._native") and the built file in the
@@ -54,13 +54,4 @@ class BuildTask {
 using ProgressFn = std::function<void(const std::string& message)>;  // e.g. "Compiling pyo3 v0.17.3"
 using DoneFn = std::function<void(BuildOutput)>;
 
-// Starts the build asynchronously on `io` (one io_context on one thread); callbacks run on
-// `io`, never inside this call. `done` is called exactly once, also after cancel().
-// Artifacts and extra_files point into job.work_dir and stay valid until the next build of
-// the same job starts: stage them from `done`.
-std::shared_ptr<BuildTask> start_build(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done);
-
-// Where pybind11's headers are: $PRESTAGE_PYBIND11_INCLUDE, else the first of /usr/include,
-// /usr/local/include holding pybind11/pybind11.h. Empty when none.
-fs::path pybind11_include_dir();
-}  // namespace prestage::build
+}  // namespace prestage::builders

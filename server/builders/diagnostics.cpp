@@ -1,8 +1,8 @@
-#include "build/diagnostics.hpp"
+#include "builders/diagnostics.hpp"
 
 #include <algorithm>
 
-namespace prestage::build {
+namespace prestage::builders {
 namespace {
 bool is_inside(const fs::path& path, const fs::path& root) {
   if (root.empty()) return false;
@@ -140,4 +140,4 @@ std::string render_diagnostic(const Diagnostic& d) {
   out += ": " + d.severity + ": " + d.message;
   return out;
 }
-}  // namespace prestage::build
+}  // namespace prestage::builders

@@ -1,12 +1,11 @@
-#include "build/build.hpp"
 
 #include <boost/asio/post.hpp>
 #include <cstdlib>
 
-#include "build/build_session.hpp"
-#include "build/diagnostics.hpp"
+#include "builders/build_session.hpp"
+#include "builders/diagnostics.hpp"
 
-namespace prestage::build {
+namespace prestage::builders {
 
 std::string_view trim(std::string_view s) {
   const char* ws = " \t\r\n";
@@ -143,32 +142,18 @@ void BuildSession::finish() {
   progress_ = nullptr;
 }
 
-fs::path pybind11_include_dir() {
-  if (const char* env = std::getenv("PRESTAGE_PYBIND11_INCLUDE"); env && *env) return fs::path(env);
-  for (const char* dir : {"/usr/include", "/usr/local/include"}) {
-    std::error_code ec;
-    if (fs::exists(fs::path(dir) / "pybind11" / "pybind11.h", ec)) return dir;
-  }
-  return {};
-}
-
-std::shared_ptr<BuildTask> start_build(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done) {
+std::shared_ptr<BuildTask> start_session(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done,
+                                         std::function<void(const std::shared_ptr<BuildSession>&)> first_step) {
   auto session = std::make_shared<BuildSession>(io, std::move(job), std::move(progress), std::move(done));
-  boost::asio::post(io, [session] {
+  boost::asio::post(io, [session, first_step = std::move(first_step)] {
     if (session->finished()) return;
     session->guarded([&] {
       std::error_code ec;
       fs::create_directories(session->job().work_dir, ec);
       if (ec) throw BuildError("cannot create work dir " + session->job().work_dir.string() + ": " + ec.message());
-      switch (session->job().project.kind) {
-        case ProjectKind::cargo: return start_cargo_project(session);
-        case ProjectKind::rust_file: return start_rust_file(session);
-        case ProjectKind::cmake: return start_cmake_project(session);
-        case ProjectKind::cpp_file: return start_cpp_file(session);
-      }
-      throw BuildError("unknown project kind");
+      first_step(session);
     });
   });
   return session;
 }
-}  // namespace prestage::build
+}  // namespace prestage::builders
