@@ -1,8 +1,14 @@
 #include "builders/cargo_metadata.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include <algorithm>
 #include <set>
 #include <stdexcept>
+
+#include "builders/process_runner.hpp"
+#include "util/thread_check.hpp"
 
 namespace prestage::builders {
 
@@ -107,5 +113,63 @@ std::string abi3_without_version(const CargoMetadata& metadata) {
              "maturin needs a minimum version feature to build abi3 wheels.";
   }
   return {};
+}
+}  // namespace prestage::builders
+
+namespace prestage::builders {
+
+CargoMetadataResult cargo_metadata_blocking(const fs::path& manifest, const fs::path& cwd, const std::vector<std::string>& extra_args,
+                                            bool no_deps, std::chrono::seconds timeout) {
+  util::assert_off_io("cargo_metadata_blocking");
+  CargoMetadataResult result;
+  auto cargo = find_on_path("cargo");
+  if (!cargo) {
+    result.error = "cargo not found on PATH";
+    return result;
+  }
+  std::vector<std::string> args = {"metadata", "--format-version", "1", "--offline", "--manifest-path", manifest.string()};
+  if (no_deps) args.push_back("--no-deps");
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  // A private io_context on this (worker) thread: ProcessRun's own group, pipes and reaping, run to the end here.
+  boost::asio::io_context io;
+  std::string out, err;
+  ProcessExit exit;
+  bool timed_out = false;
+  std::shared_ptr<ProcessRun> run;
+  boost::asio::steady_timer timer(io, timeout);
+  try {
+    run = ProcessRun::start(
+        io, ProcessSpec{*cargo, args, cwd, {}},
+        [&](StreamKind kind, const std::string& line) { (kind == StreamKind::out ? out : err) += line + "\n"; },
+        [&](ProcessExit e) {
+          exit = e;
+          timer.cancel();
+        });
+  } catch (const std::exception& e) {
+    result.error = e.what();
+    return result;
+  }
+  timer.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    run->cancel();
+  });
+  io.run();
+  if (timed_out) {
+    result.error = "cargo metadata did not finish within " + std::to_string(timeout.count()) + " s";
+    return result;
+  }
+  if (exit.signaled || exit.exit_code != 0) {
+    result.error = err.empty() ? "cargo metadata exited with code " + std::to_string(exit.exit_code) : err;
+    while (!result.error.empty() && result.error.back() == '\n') result.error.pop_back();
+    return result;
+  }
+  auto json = nlohmann::json::parse(out, nullptr, false);
+  try {
+    result.metadata = parse_cargo_metadata(json);
+  } catch (const std::exception& e) {
+    result.error = std::string("unreadable cargo metadata output: ") + e.what();
+  }
+  return result;
 }
 }  // namespace prestage::builders

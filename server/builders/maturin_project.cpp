@@ -200,6 +200,10 @@ MaturinProject resolve_maturin_project(const fs::path& root, const std::optional
   p.project_name = project_name.value_or(p.crate_name);
   if (p.tool.python_source) {
     p.python_dir = (p.project_root / *p.tool.python_source).lexically_normal();
+    // maturin allows a python-source anywhere; prestage watches the project, so it must lie inside.
+    if (fs::path(*p.tool.python_source).is_absolute() || !(inside(p.python_dir, p.project_root) || p.python_dir == p.project_root))
+      throw MaturinConfigError(p.pyproject_file.string() + ": [tool.maturin] python-source \"" + *p.tool.python_source +
+                               "\" points outside the project root " + p.project_root.string());
   } else if (p.legacy.python_source) {
     p.python_dir = (manifest_dir / *p.legacy.python_source).lexically_normal();
   } else if (project_name && is_dir(p.project_root / "src" / import_name(*project_name))) {
@@ -237,7 +241,11 @@ MaturinProject resolve_maturin_project(const fs::path& root, const std::optional
   }
 
   p.profile = p.tool.editable_profile.value_or(p.tool.profile.value_or("dev"));
-  if (auto profile = string_at(pyproject, "tool.prestage.profile", p.pyproject_file)) p.profile = *profile;
+  if (auto profile = string_at(pyproject, "tool.prestage.profile", p.pyproject_file)) {
+    if (*profile != "dev" && *profile != "release")
+      throw MaturinConfigError(p.pyproject_file.string() + ": [tool.prestage] profile must be \"dev\" or \"release\", got \"" + *profile + "\"");
+    p.profile = *profile;
+  }
   return p;
 }
 }  // namespace prestage::builders
