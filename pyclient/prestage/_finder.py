@@ -27,8 +27,10 @@ def _read_small(path):
 
 def _is_project_root(directory):
     cargo = os.path.join(directory, "Cargo.toml")
-    if os.path.isfile(cargo) and "pyo3" in _read_small(cargo):
-        return True
+    if os.path.isfile(cargo):
+        text = _read_small(cargo)
+        if "pyo3" in text or "[workspace]" in text:  # a workspace root: the daemon finds its extension member
+            return True
     pyproject = os.path.join(directory, "pyproject.toml")
     if os.path.isfile(pyproject):
         text = _read_small(pyproject)

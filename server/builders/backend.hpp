@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "builders/build.hpp"
 #include "builders/interpreter.hpp"
@@ -40,6 +41,14 @@ class BuildBackend {
   // `output` it gives the Python part only (a restage of changed .py files).
   virtual stage::PackageLayout layout(const ProjectInfo& info, const BuildOutput& output,
                                       const Interpreter& python) const = 0;
+
+  // Directories outside info.root whose edits need a rebuild too (cargo: every local path
+  // dependency and workspace member `cargo metadata` lists). BLOCKS (may run a tool): the
+  // pipeline calls it on its pool strand when the project starts.
+  virtual std::vector<fs::path> watch_roots_blocking(const ProjectInfo& info) const {
+    (void)info;
+    return {};
+  }
 
   // The pybind11 headers the project builds against (for the finder's pybind11 helper), empty
   // when it does not use pybind11 or it is not known yet. `work_dir` is BuildJob::work_dir.

@@ -65,5 +65,8 @@ struct ProjectInfo {
   std::string distribution;
   // rust-file only: the pyo3 version requirement for the generated Cargo.toml.
   std::string pyo3_requirement;
+  // cargo: the extension member's Cargo.toml when root holds a virtual workspace (the claim picks
+  // it); empty otherwise (maturin's rules find the manifest again at each build).
+  fs::path cargo_manifest;
 };
 }  // namespace prestage

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 
 #include "util/thread_check.hpp"
 
@@ -33,6 +34,7 @@ void ProjectPipeline::start() {
     }
   }
   if (!tree) tree = std::make_shared<watch::SourceTree>(info_.root, ignored);
+  watch_extra_roots(tree, ignored);
 
   std::weak_ptr<ProjectPipeline> weak = weak_from_this();
   const fs::path work_root = project_state_ / "work";
@@ -77,11 +79,42 @@ void ProjectPipeline::start() {
   rounds_->start();
 }
 
+// Directories outside the root that the build depends on (cargo path dependencies): the backend
+// names them on the pool (cargo metadata blocks); the strand adds them to the tree before the first
+// scan runs, then the io thread starts one watcher each.
+void ProjectPipeline::watch_extra_roots(std::shared_ptr<watch::SourceTree> tree, std::vector<fs::path> ignored) {
+  boost::asio::post(work_, [weak = weak_from_this(), tree, ignored, &backend = backend_, info = info_, &io = env_.io] {
+    std::vector<fs::path> roots;
+    try {
+      roots = backend.watch_roots_blocking(info);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: cannot list the directories the build depends on: {}", info.id, e.what());
+    }
+    for (const auto& root : roots) tree->add_extra_root(root);
+    if (roots.empty()) return;
+    boost::asio::post(io, [weak, roots, ignored] {
+      auto self = weak.lock();
+      if (!self || self->stopped_) return;
+      for (const auto& root : roots) {
+        spdlog::info("{}: also watching {}", self->info_.id, root.string());
+        self->extra_watchers_.push_back(std::make_unique<watch::Watcher>(
+            self->env_.watch_backends, root,
+            [weak](std::vector<fs::path> paths, bool rescan) {
+              if (auto self = weak.lock()) self->paths_changed(std::move(paths), rescan);
+            },
+            ignored, self->env_.watch_options));
+        self->extra_watchers_.back()->start();
+      }
+    });
+  });
+}
+
 void ProjectPipeline::stop() {
   util::assert_on_io("ProjectPipeline::stop");
   if (stopped_) return;
   stopped_ = true;
   if (watcher_) watcher_->stop();
+  for (auto& w : extra_watchers_) w->stop();
   if (rounds_) rounds_->stop();
   if (resolver_) resolver_->stop();
 }
@@ -105,6 +138,7 @@ void ProjectPipeline::sync() {
   util::assert_on_io("ProjectPipeline::sync");
   if (stopped_ || !rounds_) return;
   if (watcher_) watcher_->sync();  // may call paths_changed, which starts settling
+  for (auto& w : extra_watchers_) w->sync();
   rounds_->end_settling();
 }
 

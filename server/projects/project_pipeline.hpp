@@ -93,6 +93,8 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::shared_ptr<ResolveService> resolver_;
   std::shared_ptr<RoundScheduler> rounds_;  // from start()
   std::unique_ptr<watch::Watcher> watcher_;
+  std::vector<std::unique_ptr<watch::Watcher>> extra_watchers_;  // backend.watch_roots_blocking()'s dirs
+  void watch_extra_roots(std::shared_ptr<watch::SourceTree> tree, std::vector<fs::path> ignored);
   bool stopped_ = false;
 };
 }  // namespace prestage::projects

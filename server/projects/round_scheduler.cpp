@@ -214,8 +214,13 @@ void RoundScheduler::build_next_python() {
     return build_next_python();
   }
   if (phase_ == Phase::restaging) {
-    if (auto layout = restage_layout(*interp))
-      return publish(*interp, std::move(*layout), {}, 0, "python sources restaged without compiling\n");
+    std::optional<stage::PackageLayout> layout;
+    try {
+      layout = restage_layout(*interp);
+    } catch (const std::exception& e) {  // the backend's layout failed: build instead, which reports it
+      spdlog::warn("{}: cannot restage without compiling: {}", info_.id, e.what());
+    }
+    if (layout) return publish(*interp, std::move(*layout), {}, 0, "python sources restaged without compiling\n");
   }
   builders::BuildJob job{info_, *interp, ctx_.work_root / interp->key};
   auto began = Clock::now();
@@ -254,7 +259,20 @@ void RoundScheduler::build_finished(const builders::Interpreter& python, builder
     return finish_round(false);
   }
   std::vector<Diagnostic> warnings = std::move(output.diagnostics);
-  publish(python, ctx_.backend.layout(info_, output, python), std::move(warnings), duration, std::move(output.log_tail));
+  stage::PackageLayout layout;
+  try {
+    layout = ctx_.backend.layout(info_, output, python);
+  } catch (const std::exception& e) {  // e.g. a pyproject.toml broken since the build started
+    BuildRecord failed;
+    failed.duration_ms = duration;
+    failed.summary = e.what();
+    failed.log_tail = std::move(output.log_tail) + "\n" + failed.summary + "\n";
+    failed.diagnostics.push_back(Diagnostic{info_.root.string(), 0, 0, "error", failed.summary});
+    record(python.key, std::move(failed), nullptr);
+    ++round_index_;
+    return build_next_python();
+  }
+  publish(python, std::move(layout), std::move(warnings), duration, std::move(output.log_tail));
 }
 
 void RoundScheduler::publish(const builders::Interpreter& python, stage::PackageLayout layout, std::vector<Diagnostic> warnings,

@@ -98,11 +98,34 @@ std::string SourceTree::relpath(const fs::path& abs) const {
   return rel == "." ? std::string() : rel;
 }
 
-fs::path SourceTree::absolute_of(std::string_view rel) const { return single_file_ ? root_ : root_ / rel; }
+fs::path SourceTree::absolute_of(std::string_view rel) const {
+  if (single_file_) return root_;
+  fs::path abs = root_ / rel;
+  return rel.substr(0, 2) == ".." ? abs.lexically_normal() : abs;  // under an extra root
+}
+
+void SourceTree::add_extra_root(const fs::path& dir) {
+  fs::path d = normalize(dir);
+  if (single_file_ || d == root_ || std::find(extra_roots_.begin(), extra_roots_.end(), d) != extra_roots_.end()) return;
+  extra_roots_.push_back(d);
+}
 
 bool SourceTree::tracked_candidate(const fs::path& abs) const {
   if (single_file_) return abs == root_;
   auto rel = abs.lexically_relative(root_);
+  if (!rel.empty() && *rel.begin() == "..") {
+    for (const auto& extra : extra_roots_) {
+      auto inside = abs.lexically_relative(extra);
+      if (inside.empty() || *inside.begin() == "..") continue;
+      if (is_under_any(abs, ignored_paths_)) return false;
+      if (inside == ".") return true;
+      auto last = std::prev(inside.end());
+      for (auto it = inside.begin(); it != last; ++it)
+        if (is_ignored_dir(it->string())) return false;
+      return true;
+    }
+    return false;
+  }
   if (rel.empty() || *rel.begin() == "..") return false;
   if (is_under_any(abs, ignored_paths_)) return false;
   if (rel == ".") return true;
@@ -306,7 +329,9 @@ SourceTree::Delta SourceTree::rescan() {
     return finish(change);
   }
   mark_unseen_under("");
-  if (walk(root_, Scan::trust_stat, change)) remove_under("", change, true);
+  bool complete = walk(root_, Scan::trust_stat, change);
+  for (const auto& extra : extra_roots_) complete = walk(extra, Scan::trust_stat, change) && complete;
+  if (complete) remove_under("", change, true);
   return finish(change);
 }
 
@@ -323,7 +348,8 @@ SourceTree::Delta SourceTree::refresh(const std::vector<fs::path>& paths) {
     auto status = fs::status(abs, ec);
     std::string rel = relpath(abs);
     if (!single_file_ && fs::is_directory(status)) {
-      if (abs != root_ && is_ignored_dir(abs.filename().string())) continue;
+      bool a_root = abs == root_ || std::find(extra_roots_.begin(), extra_roots_.end(), abs) != extra_roots_.end();
+      if (!a_root && is_ignored_dir(abs.filename().string())) continue;
       merge_staged(change);
       mark_unseen_under(rel);
       if (walk(abs, Scan::trust_stat, change)) remove_under(rel, change, true);

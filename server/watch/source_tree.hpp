@@ -38,6 +38,11 @@ class SourceTree {
 
   // sha256 over (relpath, sha256) of all tracked files, in path order.
   std::string combined_hash() const;
+  // Also tracks every file under `dir`, a directory outside the root (a cargo path dependency):
+  // rescan() walks it, refresh() takes its paths; its files are keyed relative to the root
+  // ("../dep/src/lib.rs"), so snapshots keep them. Call before the next rescan.
+  void add_extra_root(const fs::path& dir);
+  const std::vector<fs::path>& extra_roots() const { return extra_roots_; }
   std::size_t file_count() const;
   const fs::path& root() const { return root_; }
   bool single_file() const { return single_file_; }
@@ -86,6 +91,7 @@ class SourceTree {
 
   fs::path root_;
   std::vector<fs::path> ignored_paths_;
+  std::vector<fs::path> extra_roots_;  // add_extra_root()
   bool single_file_ = false;
   std::vector<Entry> entries_;  // sorted by relpath (generic form)
   std::string names_;           // every entry's relpath, back to back

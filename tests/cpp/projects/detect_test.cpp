@@ -29,7 +29,7 @@ TEST_CASE("cargo: [lib] name beats [package] name; maturin module-name beats bot
   write_text(t.path() / "pyproject.toml",
         "[build-system]\nbuild-backend = \"maturin\"\n[tool.maturin]\nmodule-name = \"pkg._native\"\npython-source = \"python\"\n"
         "[tool.prestage]\nprofile = \"release\"\n");
-  fs::create_directories(t.path() / "python" / "pkg");
+  write_text(t.path() / "python" / "pkg" / "__init__.py", "");  // maturin requires it in a mixed project
   auto info = detect_project(t.path());
   CHECK(info.extension_module == "pkg._native");
   CHECK(info.modules == std::vector<std::string>{"pkg"});

@@ -312,3 +312,28 @@ TEST_CASE("thousands of files added, edited and removed in batches keep the tree
   CHECK(restored.combined_hash() == tree.combined_hash());
   CHECK(restored.file_count() == 2500);
 }
+
+TEST_CASE("extra roots outside the root: rescanned, refreshed, kept in the snapshot") {
+  TempDir t("extra");
+  const fs::path root = t.path() / "project", dep = t.path() / "dep";
+  write_text(root / "src" / "lib.rs", "fn a() {}");
+  write_text(dep / "src" / "lib.rs", "pub fn v() -> i64 { 5 }");
+  write_text(dep / "target" / "debug" / "junk", "x");
+  SourceTree tree(root);
+  tree.add_extra_root(dep);
+  auto first = tree.rescan();
+  CHECK(contains(first.added, dep / "src" / "lib.rs"));
+  CHECK_FALSE(contains(first.added, dep / "target" / "debug" / "junk"));
+  CHECK(tree.file_count() == 2);
+  CHECK(tree.rescan().empty());
+
+  write_text(dep / "src" / "lib.rs", "pub fn v() -> i64 { 6 }");
+  auto changed = tree.refresh({dep / "src" / "lib.rs", t.path() / "elsewhere.rs"});
+  CHECK(changed.changed == std::vector<fs::path>{dep / "src" / "lib.rs"});
+
+  auto restored = SourceTree::from_json(root, tree.to_json());
+  restored.add_extra_root(dep);
+  CHECK(restored.rescan().empty());
+  SourceTree without(root);
+  CHECK(without.refresh({dep / "src" / "lib.rs"}).empty());  // outside the root and no extra root: skipped
+}

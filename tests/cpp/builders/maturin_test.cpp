@@ -1,0 +1,175 @@
+// maturin configuration, project resolution, include/exclude patterns and cargo's plain errors:
+// pure logic over small files in a temp dir (no cargo runs here; tests/pyclient/test_maturin_layouts.py
+// drives the real builds).
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+
+#include "builders/cargo_errors.hpp"
+#include "builders/maturin_glob.hpp"
+#include "builders/maturin_layout.hpp"
+#include "builders/maturin_project.hpp"
+#include "temp_dir.hpp"
+#include "util/fs.hpp"
+
+namespace fs = std::filesystem;
+using namespace prestage;
+using namespace prestage::builders;
+
+namespace {
+void write(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  util::write_file_atomic(file, text, fs::perms(0644));
+}
+
+const char* kCrate = "[package]\nname = \"demo-crate\"\nversion = \"0.1.0\"\n[lib]\ncrate-type = [\"cdylib\"]\n";
+const char* kMaturin = "[build-system]\nbuild-backend = \"maturin\"\n[project]\nname = \"demo\"\n";
+
+bool has_target(const stage::PackageLayout& layout, const std::string& target) {
+  for (const auto& [rel, src] : layout.extra_files)
+    if (rel == target) return true;
+  for (const auto& [rel, text] : layout.generated)
+    if (rel == target) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("include globs: * stays in a component, ** spans components") {
+  CHECK(glob_matches("extra/*.txt", "extra/a.txt"));
+  CHECK_FALSE(glob_matches("extra/*.txt", "extra/sub/a.txt"));
+  CHECK(glob_matches("extra/**/*.txt", "extra/sub/deeper/a.txt"));
+  CHECK(glob_matches("extra/**/*.txt", "extra/a.txt"));
+  CHECK(glob_matches("data_[0-9].bin", "data_7.bin"));
+  CHECK_FALSE(glob_matches("data_[!0-9].bin", "data_7.bin"));
+}
+
+TEST_CASE("excludes follow gitignore: unanchored names at any depth, anchored paths, directories, negation") {
+  ExcludeSet set({"*.bak", "src/pkg/_private/**", "cache/", "!keep.bak"});
+  CHECK(set.excluded("src/pkg/old.bak"));
+  CHECK_FALSE(set.excluded("src/pkg/keep.bak"));
+  CHECK(set.excluded("src/pkg/_private/secret.py"));
+  CHECK_FALSE(set.excluded("other/src/pkg/_private/secret.py"));
+  CHECK(set.excluded("src/pkg/cache/file.py"));
+  CHECK_FALSE(set.excluded("src/pkg/cache"));  // a file named cache: only directories match `cache/`
+  CHECK_FALSE(set.excluded("src/pkg/module.py"));
+}
+
+TEST_CASE("src layout: manifest-path, the python source found from [project] name, features and profile") {
+  test::TempDir tmp("maturin");
+  const fs::path root = tmp.path();
+  write(root / "pyproject.toml", std::string(kMaturin) +
+                                     "[tool.maturin]\nmanifest-path = \"rust/Cargo.toml\"\nmodule-name = \"demo._native\"\n"
+                                     "features = [\"a\", \"b\"]\nno-default-features = true\nprofile = \"release\"\n");
+  write(root / "rust" / "Cargo.toml", kCrate);
+  write(root / "src" / "demo" / "__init__.py", "");
+  auto p = resolve_maturin_project(root);
+  CHECK(p.manifest_path == root / "rust" / "Cargo.toml");
+  CHECK(p.python_dir == root / "src");
+  REQUIRE(p.package_dir);
+  CHECK(*p.package_dir == root / "src" / "demo");
+  CHECK(p.staged_module() == "demo._native");
+  CHECK(p.profile == "release");
+  CHECK(p.cargo_args() == std::vector<std::string>{"--features", "a,b", "--no-default-features"});
+  CHECK(p.modules() == std::vector<std::string>{"demo"});
+}
+
+TEST_CASE("src layout without manifest-path: rust/Cargo.toml, as maturin finds it") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "pyproject.toml", kMaturin);
+  write(tmp.path() / "rust" / "Cargo.toml", kCrate);
+  write(tmp.path() / "src" / "demo" / "__init__.py", "");
+  CHECK(resolve_maturin_project(tmp.path()).manifest_path == tmp.path() / "rust" / "Cargo.toml");
+}
+
+TEST_CASE("legacy [package.metadata.maturin] name and python-source") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "Cargo.toml", std::string(kCrate) + "[package.metadata.maturin]\nname = \"demo.sub.ext\"\npython-source = \"python\"\n");
+  write(tmp.path() / "python" / "demo" / "__init__.py", "");
+  auto p = resolve_maturin_project(tmp.path());
+  CHECK(p.module_name == "demo.sub.ext");
+  CHECK(p.python_dir == tmp.path() / "python");
+  CHECK(p.staged_module() == "demo.sub.ext");
+}
+
+TEST_CASE("pure Rust: maturin's __init__.py, the .pyi as __init__.pyi and py.typed") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "pyproject.toml", kMaturin);
+  write(tmp.path() / "Cargo.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n");
+  write(tmp.path() / "demo.pyi", "def f() -> int: ...\n");
+  auto p = resolve_maturin_project(tmp.path());
+  CHECK_FALSE(p.mixed());
+  auto layout = maturin_layout(p, ".so", fs::path("/x/libdemo.so"));
+  CHECK(has_target(layout, "demo/__init__.py"));
+  CHECK(has_target(layout, "demo/__init__.pyi"));
+  CHECK(has_target(layout, "demo/py.typed"));
+  REQUIRE(layout.artifacts.size() == 1);
+  CHECK(layout.artifacts[0].first == "demo.demo");
+}
+
+TEST_CASE("include, exclude and data decide the files") {
+  test::TempDir tmp("maturin");
+  const fs::path root = tmp.path();
+  write(root / "pyproject.toml", std::string(kMaturin) +
+                                     "[tool.maturin]\nmodule-name = \"demo._native\"\ndata = \"data\"\n"
+                                     "include = [{ path = \"extra/*.txt\", format = \"wheel\" }, { path = \"README\", format = \"sdist\" }]\n"
+                                     "exclude = [\"demo/_private/**\", { path = \"**/*.bak\", format = [\"wheel\"] }]\n");
+  write(root / "Cargo.toml", kCrate);
+  write(root / "README", "");
+  write(root / "extra" / "notes.txt", "");
+  write(root / "demo" / "__init__.py", "");
+  write(root / "demo" / "a.py.bak", "");
+  write(root / "demo" / "_private" / "secret.py", "");
+  write(root / "data" / "purelib" / "plugin.py", "");
+  write(root / "data" / "scripts" / "tool", "");
+  auto p = resolve_maturin_project(root);
+  auto layout = maturin_layout(p, ".so", std::nullopt);
+  CHECK(has_target(layout, "demo/__init__.py"));
+  CHECK(has_target(layout, "extra/notes.txt"));
+  CHECK(has_target(layout, "plugin.py"));
+  CHECK_FALSE(has_target(layout, "README"));
+  CHECK_FALSE(has_target(layout, "demo/a.py.bak"));
+  CHECK_FALSE(has_target(layout, "demo/_private/secret.py"));
+  CHECK_FALSE(has_target(layout, "tool"));
+  CHECK(p.modules() == std::vector<std::string>{"demo", "plugin"});
+}
+
+TEST_CASE("bad input names the key") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "Cargo.toml", kCrate);
+  auto fails_with = [&](const std::string& tool, const std::string& expected) {
+    write(tmp.path() / "pyproject.toml", std::string(kMaturin) + "[tool.maturin]\n" + tool);
+    CHECK_THROWS_WITH(resolve_maturin_project(tmp.path()), Catch::Contains(expected));
+  };
+  fails_with("bindings = \"cffi\"\n", "bindings");
+  fails_with("rustc-args = [\"-Copt-level=3\"]\n", "rustc-args");
+  fails_with("features = \"a\"\n", "features must be a list of strings");
+  fails_with("include = [{ path = \"x\", format = \"egg\" }]\n", "format must be");
+  fails_with("manifest-path = \"../Cargo.toml\"\n", "can not be placed outside");
+  fails_with("no-such-key = 1\n", "no-such-key");
+  write(tmp.path() / "pyproject.toml", kMaturin);
+  write(tmp.path() / "Cargo.toml", std::string(kCrate) + "[package.metadata.maturin]\nrequires-dist = [\"x\"]\n");
+  CHECK_THROWS_WITH(resolve_maturin_project(tmp.path()), Catch::Contains("removed in maturin 0.14: requires-dist"));
+}
+
+TEST_CASE("a virtual workspace root asks for its member") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "Cargo.toml", "[workspace]\nmembers = [\"ext\"]\n");
+  CHECK(is_virtual_workspace(tmp.path()));
+  CHECK_THROWS_AS(resolve_maturin_project(tmp.path()), VirtualWorkspace);
+  write(tmp.path() / "ext" / "Cargo.toml", kCrate);
+  write(tmp.path() / "ext" / "pyproject.toml", kMaturin);
+  auto p = resolve_maturin_project(tmp.path(), tmp.path() / "ext" / "Cargo.toml");
+  CHECK(p.project_root == tmp.path() / "ext");
+  CHECK(p.module_name == "demo_crate");
+}
+
+TEST_CASE("cargo's plain error blocks, without the compile summaries") {
+  CargoPlainErrors errors;
+  for (const char* line : {"    Updating crates.io index", "error: failed to select a version for the requirement `pyo3 = \"^0.17\"`",
+                           "candidate versions found which didn't match: 0.17.3", "   Compiling x v0.1.0",
+                           "error: could not compile `x` (lib) due to 2 previous errors"})
+    errors.feed(line);
+  const auto& blocks = errors.finish();
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks[0] == "failed to select a version for the requirement `pyo3 = \"^0.17\"`\ncandidate versions found which didn't match: 0.17.3");
+}
