@@ -16,6 +16,10 @@ _PROGRESS_AFTER_S = 1.0
 _REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imports do not ask again sooner
 
 
+# A CMakeLists.txt containing one of these builds a Python module (pybind11, nanobind or FindPython).
+_CMAKE_MODULE_MARKERS = ("pybind11", "nanobind_add_module", "python_add_library(", "python3_add_library(")
+
+
 def _read_small(path):
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as stream:
@@ -31,10 +35,14 @@ def _is_project_root(directory):
     pyproject = os.path.join(directory, "pyproject.toml")
     if os.path.isfile(pyproject):
         text = _read_small(pyproject)
-        if "maturin" in text or "scikit_build_core" in text:
+        # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
+        if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
             return True
     cmake = os.path.join(directory, "CMakeLists.txt")
-    return os.path.isfile(cmake) and "pybind11" in _read_small(cmake)
+    if not os.path.isfile(cmake):
+        return False
+    text = _read_small(cmake).lower()
+    return any(marker in text for marker in _CMAKE_MODULE_MARKERS)
 
 
 def project_root_of(entry, levels=1):
@@ -224,8 +232,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         while True:
             try:
                 if params["sync"] and "." not in name and hasattr(self.client, "send"):
-                    return self._ask_synced(name, params)
-                return self._ask(self.client, name, params, params["wait"] + 60)
+                    return self._learn_modules(self._ask_synced(name, params))
+                return self._learn_modules(self._ask(self.client, name, params, params["wait"] + 60))
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
@@ -244,6 +252,15 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 sys.stderr.flush()
                 announced = True
             params["wait"] = min(remaining, 30.0)
+
+    def _learn_modules(self, resolved):
+        """A cmake project's build can add top-level names (modules CMake installs next to the
+        package); the answer lists them, so the next import of one finds its project."""
+        if isinstance(resolved, dict) and resolved.get("modules"):
+            project = {"id": resolved.get("project"), "modules": resolved["modules"]}
+            for name in resolved["modules"]:
+                self._managed.setdefault(name, project)
+        return resolved
 
     def _ask_synced(self, name, params):
         """The first, syncing ask of a top-level name: the hot call of every reload. Its request body

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 struct Artifact {
   std::string module;
   fs::path path;
+  std::string relpath;  // where it goes in the generation ("pkg/_core.abi3.so"); empty: from module + EXT_SUFFIX
 };
 
 struct BuildJob {
@@ -38,6 +39,8 @@ struct BuildOutput {
   std::vector<Artifact> artifacts;  // extension modules
   // Other installed files: (relpath in the package tree, source file), e.g. from cmake --install.
   std::vector<std::pair<std::string, fs::path>> extra_files;
+  // cmake: the importable top-level names of what was staged (packages and modules); empty: unknown.
+  std::vector<std::string> top_level_modules;
   std::vector<Diagnostic> diagnostics;
   std::string log_tail;  // last ~64 KiB of human-readable output
   std::string summary;   // one line, e.g. "cargo not found on PATH" or "2 errors"
@@ -59,6 +62,15 @@ using DoneFn = std::function<void(BuildOutput)>;
 // Artifacts and extra_files point into job.work_dir and stay valid until the next build of
 // the same job starts: stage them from `done`.
 std::shared_ptr<BuildTask> start_build(boost::asio::io_context& io, BuildJob job, ProgressFn progress, DoneFn done);
+
+// cmake: the files of a generation from the last install tree under `work_dir` and the project's
+// current Python packages (scikit-build-core's editable layout). Throws BuildError. Any thread.
+struct CMakeStage {
+  std::vector<Artifact> extensions;                          // with relpath
+  std::vector<std::pair<std::string, fs::path>> files;       // (relpath, source)
+  std::vector<std::string> top_level;                        // importable top-level names
+};
+CMakeStage cmake_stage_files(const ProjectInfo& project, const Interpreter& python, const fs::path& work_dir);
 
 // Where pybind11's headers are: $PRESTAGE_PYBIND11_INCLUDE, else the first of /usr/include,
 // /usr/local/include holding pybind11/pybind11.h. Empty when none.

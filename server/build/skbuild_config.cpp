@@ -701,7 +701,7 @@ SkbuildConfig read_skbuild_config(const fs::path& root, const toml::table& pypro
 
   if (c.version_provider && !c.static_version.empty())
     where.fail("metadata.version", "[project] version is set statically and by a provider; list \"version\" in [project] dynamic instead");
-  if (!c.version_provider && c.static_version.empty() && c.backend == SkbuildBackend::native)
+  if (!c.version_provider && c.static_version.empty() && c.backend == SkbuildBackend::native && pyproject.contains("project"))
     throw BuildError(where.file + ": [project] has no version and no tool.scikit-build.metadata.version provider");
 
   auto unknown = r.unknown();

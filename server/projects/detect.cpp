@@ -83,21 +83,35 @@ bool cargo_has_pyo3(const std::optional<toml::table>& cargo) {
   return deps && deps->contains("pyo3");
 }
 
-bool cmake_uses_pybind11(const fs::path& cmakelists) {
+// A CMakeLists.txt that builds a Python module: pybind11, nanobind or FindPython's Python_add_library.
+bool cmake_builds_python_module(const fs::path& cmakelists) {
   std::error_code ec;
   if (!fs::is_regular_file(cmakelists, ec)) return false;
   std::string text = util::read_file(cmakelists);
-  return text.find("find_package(pybind11") != std::string::npos ||
-         text.find("pybind11_add_module") != std::string::npos || text.find("pybind11::") != std::string::npos;
+  std::string lower;
+  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char* marker : {"find_package(pybind11", "pybind11_add_module", "pybind11::", "nanobind_add_module", "python_add_library(",
+                             "python3_add_library("})
+    if (lower.find(marker) != std::string::npos) return true;
+  return false;
+}
+
+// hatchling with scikit-build-core's hatch plugin ([tool.hatch.build.targets.wheel.hooks.scikit-build]).
+bool hatch_uses_scikit_build(const std::optional<toml::table>& pyproject, const std::string& backend) {
+  return backend == "hatchling.build" && pyproject && pyproject->at_path("tool.hatch.build.targets.wheel.hooks.scikit-build").is_table();
 }
 
 // First argument of `pybind11_add_module(` in a CMakeLists.txt (detection fallback only).
 std::optional<std::string> cmake_first_module_name(const fs::path& cmakelists) {
   std::string text = util::read_file(cmakelists);
-  const std::string token = "pybind11_add_module(";
-  auto pos = text.find(token);
+  std::string lower;
+  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  std::size_t pos = std::string::npos;
+  for (const char* token : {"pybind11_add_module(", "nanobind_add_module(", "python_add_library(", "python3_add_library("}) {
+    auto at = lower.find(token);
+    if (at != std::string::npos && at < pos) pos = at + std::char_traits<char>::length(token);
+  }
   if (pos == std::string::npos) return std::nullopt;
-  pos += token.size();
   while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
   std::string name;
   while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_'))
@@ -249,12 +263,12 @@ ProjectInfo detect_project(const fs::path& root_in) {
   if (pyproject) backend = toml_string(*pyproject, "build-system.build-backend").value_or("");
 
   const bool maturin_backend = backend == "maturin";
-  const bool skbuild_backend = backend.rfind("scikit_build_core", 0) == 0;
+  const bool skbuild_backend = backend.rfind("scikit_build_core", 0) == 0 || hatch_uses_scikit_build(pyproject, backend);
   if (maturin_backend || (!skbuild_backend && cargo_has_pyo3(cargo))) {
     detect_cargo(info, cargo, pyproject);
     return info;
   }
-  if (skbuild_backend || cmake_uses_pybind11(root / "CMakeLists.txt")) {
+  if (skbuild_backend || cmake_builds_python_module(root / "CMakeLists.txt")) {
     detect_cmake(info, pyproject);
     return info;
   }

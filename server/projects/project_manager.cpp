@@ -160,7 +160,7 @@ ProjectPipeline* ProjectManager::pipeline_providing(std::string_view top) {
   Project* newest = nullptr;
   for (auto& [id, project] : projects_) {
     const auto& modules = project.info.modules;
-    if (project.pipeline && std::find(modules.begin(), modules.end(), top) != modules.end() &&
+    if (project.pipeline && (std::find(modules.begin(), modules.end(), top) != modules.end() || project.pipeline->provides(top)) &&
         (!newest || project.opened_order > newest->opened_order))
       newest = &project;
   }

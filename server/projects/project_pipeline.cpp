@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include "build/install_tree.hpp"
 #include "util/clock.hpp"
 
 namespace prestage::projects {
@@ -320,7 +321,20 @@ void ProjectPipeline::build_finished(const build::Interpreter& python, build::Bu
     return;
   }
   std::vector<Diagnostic> warnings = std::move(output.diagnostics);
-  publish(python, layout_for(output, python), std::move(warnings), duration, std::move(output.log_tail));
+  stage::PackageLayout layout;
+  try {
+    layout = layout_for(output, python);
+  } catch (const std::exception& e) {  // cmake: the staged tree is read from the install dir
+    BuildRecord failed;
+    failed.duration_ms = duration;
+    failed.summary = e.what();
+    failed.log_tail = std::move(output.log_tail) + "\n" + failed.summary + "\n";
+    record_result(python.key, std::move(failed), nullptr);
+    ++round_index_;
+    build_next_python();
+    return;
+  }
+  publish(python, std::move(layout), std::move(warnings), duration, std::move(output.log_tail));
 }
 
 void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLayout layout, std::vector<Diagnostic> warnings,
@@ -335,8 +349,16 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
   draft.diagnostics = warnings;
   auto keep = env_.keep_generations;
   auto pins = pinned();
+  std::vector<std::string> staged_modules;  // cmake: every importable top-level name of the generation
+  if (info_.kind == ProjectKind::cmake) {
+    std::vector<build::StagedFile> files;
+    for (const auto& [rel, src] : layout.extra_files) files.push_back({rel, src, {}});
+    for (const auto& [module, rel, src] : layout.placed_artifacts) files.push_back({rel, src, module});
+    staged_modules = build::top_level_names(files);
+  }
   net::post(work_, [self = shared_from_this(), python, layout = std::move(layout), draft = std::move(draft), keep,
-                        pins = std::move(pins), warnings = std::move(warnings), duration_ms, log_tail = std::move(log_tail)]() mutable {
+                        pins = std::move(pins), warnings = std::move(warnings), duration_ms, log_tail = std::move(log_tail),
+                        staged_modules = std::move(staged_modules)]() mutable {
     std::optional<stage::Manifest> manifest;
     std::string error;
     try {
@@ -346,7 +368,7 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
       error = e.what();
     }
     net::post(self->env_.io, [self, python, manifest = std::move(manifest), error = std::move(error), warnings = std::move(warnings),
-                              duration_ms, log_tail = std::move(log_tail)]() mutable {
+                              duration_ms, log_tail = std::move(log_tail), staged_modules = std::move(staged_modules)]() mutable {
       if (self->stopped_) return;
       BuildRecord record;
       record.duration_ms = duration_ms;
@@ -359,6 +381,7 @@ void ProjectPipeline::publish(const build::Interpreter& python, stage::PackageLa
       } else {
         record.ok = true;
         if (manifest) self->last_publish_ = Clock::now();
+        if (!staged_modules.empty()) self->staged_modules_ = std::move(staged_modules);
         self->pybind11_includes_.erase(python.key);  // a reconfigure may have changed the CMake cache
         self->forget_ready_answers();                // ... and with it the helper they name
         self->pybind11_helper(python);               // compiles it in the background, ready before the next reload
@@ -469,7 +492,20 @@ nlohmann::json ProjectPipeline::status() const {
                           {"overflows", watcher_ ? watcher_->overflows() : 0},
                           {"mode", watcher_ ? std::string(watcher_->mode()) : std::string("stopped")}};
   if (watcher_ && !watcher_->error().empty()) watch["error"] = watcher_->error();
-  return {{"generation", generation()}, {"state", state()}, {"last_build", last_build_json()}, {"watch", watch}};
+  nlohmann::json out = {{"generation", generation()}, {"state", state()}, {"last_build", last_build_json()}, {"watch", watch}};
+  if (!staged_modules_.empty()) out["modules"] = modules();
+  return out;
+}
+
+std::vector<std::string> ProjectPipeline::modules() const {
+  std::vector<std::string> out = info_.modules;
+  for (const auto& name : staged_modules_)
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  return out;
+}
+
+bool ProjectPipeline::provides(std::string_view top) const {
+  return std::find(staged_modules_.begin(), staged_modules_.end(), top) != staged_modules_.end();
 }
 
 nlohmann::json ProjectPipeline::artifacts_json(const stage::Manifest& m) const {
@@ -633,6 +669,7 @@ ResolveOutcome ProjectPipeline::build_answer(const std::string& name, const std:
                            {"submodule_search_locations", search},
                            {"path_entry", gen.string()},
                            {"artifacts", artifacts}};
+  if (!staged_modules_.empty()) result["modules"] = modules();  // names the finder did not know before the build
   if (auto helper = pybind11_helper(interp)) result["pybind11_helper"] = helper->string();
   return {std::make_shared<const std::string>(result.dump()), 0, {}, nullptr};
 }
@@ -642,6 +679,12 @@ stage::PackageLayout ProjectPipeline::layout_for(const build::BuildOutput& outpu
   layout.ext_suffix = python.ext_suffix;
   if (info_.kind == ProjectKind::cpp_file || info_.kind == ProjectKind::rust_file) {
     for (const auto& a : output.artifacts) layout.artifacts.emplace_back(a.module, a.path);
+    return layout;
+  }
+  if (info_.kind == ProjectKind::cmake) {  // scikit-build-core's editable layout: install tree + packages
+    auto staged = build::cmake_stage_files(info_, python, project_state_ / "work" / python.key);
+    for (auto& a : staged.extensions) layout.placed_artifacts.emplace_back(a.module, a.relpath, a.path);
+    layout.extra_files = std::move(staged.files);
     return layout;
   }
   const std::string top = info_.modules.empty() ? top_level(info_.extension_module) : info_.modules.front();
@@ -666,6 +709,13 @@ stage::PackageLayout ProjectPipeline::layout_for(const build::BuildOutput& outpu
 std::optional<stage::PackageLayout> ProjectPipeline::restage_layout(const build::Interpreter& python) const {
   auto latest = store_.latest(python.key);
   if (!latest) return std::nullopt;
+  if (info_.kind == ProjectKind::cmake) {
+    try {
+      return layout_for(build::BuildOutput{}, python);  // the last install tree, the current package sources
+    } catch (const std::exception&) {
+      return std::nullopt;  // a full build reports the problem
+    }
+  }
   // The package's Python files from the sources, the extensions (already under their final module
   // names) from the newest generation.
   auto layout = layout_for(build::BuildOutput{}, python);

@@ -93,6 +93,9 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   nlohmann::json generations() const;
   nlohmann::json build_log() const;
   const ProjectInfo& info() const { return info_; }
+  // The detected modules plus every top-level name the newest cmake generation provides (io thread).
+  std::vector<std::string> modules() const;
+  bool provides(std::string_view top) const;  // a staged top-level name (cmake)
   std::uint64_t generation() const;
 
   // Answers at once, or, when `wait` and a build is running or queued, once it is over (bounded).
@@ -154,6 +157,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
 
   PipelineEnv& env_;
   ProjectInfo info_;
+  std::vector<std::string> staged_modules_;  // cmake: top-level names of the newest generation
   std::vector<std::string> pythons_;
   fs::path project_state_;
   stage::GenerationStore store_;

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct PackageLayout {
   std::vector<std::pair<std::string, fs::path>> extra_files;   // (relpath, source file)
   std::vector<std::pair<std::string, fs::path>> artifacts;     // (dotted module, built file) -> module with '.'->'/' + ext_suffix
   std::string ext_suffix;                                      // e.g. ".cpython-311-x86_64-linux-gnu.so"; required with artifacts
+  // (dotted module, relpath, built file): extensions staged under their own file name, e.g. "pkg/_core.abi3.so".
+  std::vector<std::tuple<std::string, std::string, fs::path>> placed_artifacts;
 };
 
 // "pkg._native" + ".cpython-311-x86_64-linux-gnu.so" -> "pkg/_native.cpython-311-x86_64-linux-gnu.so"
