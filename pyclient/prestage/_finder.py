@@ -86,6 +86,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self.newest_generation = {}  # project id -> newest good generation announced by push
         self._push_client = None  # the push thread's own client, so it never waits on the importing threads'
         self._synced_bodies = {}  # (name, loaded) -> the encoded syncing spec/resolve request
+        self._seen_generation = {}  # project id -> generation of its last answer (a new one refreshes _managed)
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -254,12 +255,14 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             params["wait"] = min(remaining, 30.0)
 
     def _learn_modules(self, resolved):
-        """A cmake project's build can add top-level names (modules CMake installs next to the
-        package); the answer lists them, so the next import of one finds its project."""
-        if isinstance(resolved, dict) and resolved.get("modules"):
-            project = {"id": resolved.get("project"), "modules": resolved["modules"]}
-            for name in resolved["modules"]:
-                self._managed.setdefault(name, project)
+        """A cmake project's build can add top-level names (a module CMake installs next to the
+        package); project/list has them once that generation is out, so a new generation makes
+        the next import refresh the managed names first."""
+        if isinstance(resolved, dict):
+            project, generation = resolved.get("project"), resolved.get("generation")
+            if project is not None and self._seen_generation.get(project) != generation:
+                self._seen_generation[project] = generation
+                self._stale = True
         return resolved
 
     def _ask_synced(self, name, params):

@@ -14,15 +14,17 @@
 #include "app/state_dir.hpp"
 #include <boost/asio/thread_pool.hpp>
 
-#include "build/interpreter.hpp"
+#include "builders/interpreter.hpp"
 #include "projects/build_slots.hpp"
 #include "projects/project_manager.hpp"
 #include "rpc/dispatcher.hpp"
 #include "rpc/methods/methods.hpp"
 #include "rpc/notifier.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/services.hpp"
 #include "transport/listener.hpp"
 #include "util/clock.hpp"
+#include "util/thread_check.hpp"
 
 namespace {
 using namespace prestage;
@@ -66,20 +68,22 @@ int run_daemon(const app::Options& options) {
     return 1;
   }
 
+  util::bind_io_thread();  // this thread runs ioc below; the thread rules are checked against it
   net::io_context ioc{1};
   net::thread_pool workers(2);  // hashing and staging; results are posted back to ioc
   projects::ProjectManager project_manager(state_dir);
   rpc::Notifier notifier;
-  build::InterpreterCache interpreters(state_dir / "interpreters.json");
+  builders::InterpreterCache interpreters(state_dir / "interpreters.json");
   projects::BuildSlots build_slots(static_cast<std::size_t>(options.jobs));
-  build::Pybind11Helpers pybind11_helpers(ioc, state_dir / "pybind11-helper");
+  builders::Pybind11Helpers pybind11_helpers(ioc, state_dir / "pybind11-helper");
   watch::WatchBackends watch_backends(ioc);  // one inotify instance for every project
   watch::WatcherOptions watch_options;
   watch_options.poll_only = options.poll_only;
+  rpc::NotifyingEvents events(notifier);  // the core's typed events as notifications
   projects::PipelineEnv pipeline_env{ioc,           workers,   interpreters,
                                      build_slots,   pybind11_helpers, watch_backends,
-                                     watch_options, state_dir,
-                                     [&notifier](std::string_view method, nlohmann::json params) { notifier.broadcast(method, params); }};
+                                     watch_options, state_dir,     events,
+                                     rpc::spec_text};
   rpc::Dispatcher dispatcher;
   rpc::Services* services_ptr = nullptr;
 

@@ -1,8 +1,11 @@
 #pragma once
 // Plain description of an open project: what detection found. Header-only so that
-// build/ and stage/ can use it without linking against projects/.
+// builders/ and stage/ can use it without linking against projects/.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +31,19 @@ inline std::optional<ProjectKind> project_kind_from_string(std::string_view s) {
   if (s == "rust-file") return ProjectKind::rust_file;
   if (s == "cpp-file") return ProjectKind::cpp_file;
   return std::nullopt;
+}
+
+// Bad project input (missing root, unsupported layout, broken Cargo.toml / pyproject.toml); the
+// message names the path and the problem.
+class ProjectError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// True for a valid Python identifier made of ASCII letters, digits and underscores.
+inline bool is_python_identifier(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 struct ProjectInfo {

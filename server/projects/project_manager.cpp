@@ -65,7 +65,10 @@ const Project& ProjectManager::open(const fs::path& root, const std::optional<st
   }
   if (changed) persist();
   if (!project.pipeline) start_pipeline(project);
-  else if (python) project.pipeline->add_python(*python);
+  else {
+    merge_modules(project, project.pipeline->staged_modules());  // detection ran again
+    if (python) project.pipeline->add_python(*python);
+  }
   if (inserted) {
     spdlog::info("opened {} project {} at {}", to_string(project.info.kind), project.info.id, project.info.root.string());
     notify_changed();
@@ -102,30 +105,9 @@ Project* ProjectManager::find(const std::string& id) {
   return it == projects_.end() ? nullptr : &it->second;
 }
 
-nlohmann::json ProjectManager::to_list_entry(const Project& p) {
-  nlohmann::json j = {{"id", p.info.id},
-                      {"root", p.info.root.string()},
-                      {"kind", to_string(p.info.kind)},
-                      {"modules", p.info.modules},
-                      {"generation", 0},
-                      {"state", "idle"},
-                      {"last_build", nullptr},
-                      {"watch", {{"files", 0}, {"overflows", 0}, {"mode", "stopped"}}},
-                      {"pythons", p.pythons}};
-  if (p.pipeline) j.update(p.pipeline->status());
-  if (p.error) j["error"] = *p.error;
-  return j;
-}
-
-nlohmann::json ProjectManager::list() const {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, project] : projects_) out.push_back(to_list_entry(project));
-  return out;
-}
-
 std::size_t ProjectManager::builds_running() const {
   return static_cast<std::size_t>(std::count_if(projects_.begin(), projects_.end(), [](const auto& kv) {
-    return kv.second.pipeline && kv.second.pipeline->state() == "building";
+    return kv.second.pipeline && kv.second.pipeline->state() == State::building;
   }));
 }
 
@@ -141,8 +123,24 @@ void ProjectManager::stop_pipelines() {
 
 void ProjectManager::start_pipeline(Project& project) {
   if (!pipeline_env_ || project.pipeline || project.error) return;
-  project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, project.info, project.pythons);
+  project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, builders::backend_for(project.info.kind), project.info, project.pythons);
   project.pipeline->start();
+  // cmake: names its generations add (a module CMake installs next to the package) are the project's too.
+  merge_modules(project, project.pipeline->staged_modules());
+  project.pipeline->set_on_modules([this, id = project.info.id](const std::vector<std::string>& names) {
+    auto it = projects_.find(id);
+    if (it != projects_.end() && merge_modules(it->second, names)) notify_changed();
+  });
+}
+
+bool ProjectManager::merge_modules(Project& project, const std::vector<std::string>& names) {
+  bool added = false;
+  for (const auto& name : names)
+    if (std::find(project.info.modules.begin(), project.info.modules.end(), name) == project.info.modules.end()) {
+      project.info.modules.push_back(name);
+      added = true;
+    }
+  return added;
 }
 
 void ProjectManager::stop_pipeline(Project& project) {
@@ -160,7 +158,7 @@ ProjectPipeline* ProjectManager::pipeline_providing(std::string_view top) {
   Project* newest = nullptr;
   for (auto& [id, project] : projects_) {
     const auto& modules = project.info.modules;
-    if (project.pipeline && (std::find(modules.begin(), modules.end(), top) != modules.end() || project.pipeline->provides(top)) &&
+    if (project.pipeline && std::find(modules.begin(), modules.end(), top) != modules.end() &&
         (!newest || project.opened_order > newest->opened_order))
       newest = &project;
   }

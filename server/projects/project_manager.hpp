@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,10 +64,6 @@ class ProjectManager {
   Project* find(const std::string& id);
   const std::map<std::string, Project>& projects() const { return projects_; }
 
-  // project/list entries per docs/protocol.md.
-  nlohmann::json list() const;
-  static nlohmann::json to_list_entry(const Project& p);
-
   // Starts a pipeline for every open project (and every one opened later). Without this call the
   // manager only keeps the registry (unit tests).
   void enable_pipelines(PipelineEnv& env);
@@ -98,6 +93,7 @@ class ProjectManager {
   void persist() const;
   void notify_changed() const;
   void start_pipeline(Project& project);
+  static bool merge_modules(Project& project, const std::vector<std::string>& names);  // true when one was new
   void stop_pipeline(Project& project);
 
   Registry registry_;
@@ -105,6 +101,6 @@ class ProjectManager {
   std::function<void()> on_changed_;
   PipelineEnv* pipeline_env_ = nullptr;
   std::uint64_t opens_ = 0;
-  RecentPythonChecks python_checks_{build::InterpreterCache::kRecheckAfter};
+  RecentPythonChecks python_checks_{builders::InterpreterCache::kRecheckAfter};
 };
 }  // namespace prestage::projects

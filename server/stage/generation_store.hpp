@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "build/diagnostic.hpp"
+#include "builders/diagnostic.hpp"
 
 namespace prestage::stage {
 namespace fs = std::filesystem;

@@ -1,5 +1,6 @@
 // generation/list {id} -> [{generation, python, created_at, duration_ms, ok, artifacts}], newest first.
 #include "rpc/methods/methods.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/params.hpp"
 
 namespace prestage::rpc {
@@ -8,7 +9,7 @@ void register_generation_list(Dispatcher& dispatcher, Services& services) {
     const std::string id = ParamReader(params).string("id");
     auto* pipeline = services.projects.pipeline(id);
     if (!pipeline) throw InvalidParams("params.id: no open project with id \"" + id + "\"");
-    reply.ok(pipeline->generations());
+    reply.ok(generations_json(pipeline->generations()));
   });
 }
 }  // namespace prestage::rpc

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "rpc/methods/methods.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/params.hpp"
 
 namespace prestage::rpc {
@@ -44,8 +45,8 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
     }
     if (sync) pipeline->sync();  // every save completed before this call is seen (and waited for, with `wait`)
     pipeline->resolve(name, python, budget.count() > 0, budget, [reply](projects::ResolveOutcome outcome) mutable {
-      if (outcome.error_code != 0) reply.fail({outcome.error_code, std::move(outcome.error_message), std::move(outcome.error_data)});
-      else reply.ok_serialized(outcome.result ? std::string_view(*outcome.result) : std::string_view("null"));
+      if (outcome.error != projects::ResolveError::none) reply.fail(resolve_error(outcome));
+      else reply.ok_serialized(outcome.text ? std::string_view(*outcome.text) : std::string_view("null"));
     });
   });
 }

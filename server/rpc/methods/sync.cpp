@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "rpc/methods/methods.hpp"
+#include "rpc/protocol.hpp"
 #include "rpc/params.hpp"
 
 namespace prestage::rpc {
@@ -28,7 +29,7 @@ std::vector<std::string> project_ids(const nlohmann::json& params) {
 nlohmann::json entries(Services& services, const std::vector<std::string>& ids) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [id, project] : services.projects.projects())
-    if (ids.empty() || std::find(ids.begin(), ids.end(), id) != ids.end()) out.push_back(projects::ProjectManager::to_list_entry(project));
+    if (ids.empty() || std::find(ids.begin(), ids.end(), id) != ids.end()) out.push_back(project_entry(project));
   return out;
 }
 }  // namespace

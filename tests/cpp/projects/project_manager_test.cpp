@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "projects/project_manager.hpp"
+#include "rpc/protocol.hpp"
 #include "temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -39,7 +40,7 @@ TEST_CASE("list entries carry the protocol fields") {
   auto root = make_cargo_project(work.path() / "demo", "demo");
   ProjectManager pm(state.path());
   pm.open(root);
-  auto list = pm.list();
+  auto list = rpc::project_list(pm);
   REQUIRE(list.size() == 1);
   for (const char* field : {"id", "root", "kind", "modules", "generation", "state", "last_build", "watch", "pythons"}) {
     INFO(field);
@@ -60,11 +61,11 @@ TEST_CASE("the registry persists across restarts, atomically and with mode 0600"
     ProjectManager pm(state.path());
     pm.open(a, "/usr/bin/python3");
     pm.open(b);
-    before = pm.list();
+    before = rpc::project_list(pm);
   }
   CHECK((fs::status(state.path() / "projects.json").permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
   ProjectManager reloaded(state.path());
-  CHECK(reloaded.list() == before);
+  CHECK(rpc::project_list(reloaded) == before);
 }
 
 TEST_CASE("close by id and by root, with errors naming what is unknown") {
@@ -96,7 +97,7 @@ TEST_CASE("a project whose root vanished is kept with an error after a restart")
   fs::remove_all(root);
   ProjectManager pm(state.path());
   REQUIRE(pm.count() == 1);
-  auto entry = pm.list()[0];
+  auto entry = rpc::project_list(pm)[0];
   CHECK(entry["id"] == id);
   CHECK(entry["kind"] == "cargo");
   CHECK(entry["modules"] == nlohmann::json::array({"gone"}));

@@ -1,0 +1,20 @@
+#pragma once
+// The daemon's build backends, in detection order: single files first, then a maturin/cargo
+// project, then a CMake (scikit-build-core) one.
+#include <vector>
+
+#include "builders/backend.hpp"
+
+namespace prestage::builders {
+
+const BuildBackend& cpp_file_backend();
+const BuildBackend& rust_file_backend();
+const BuildBackend& cargo_backend();
+const BuildBackend& cmake_backend();
+
+// Every backend, in the order detection asks them.
+const std::vector<const BuildBackend*>& default_backends();
+
+// The backend that builds a project of `kind` (detected earlier, or read from the registry).
+const BuildBackend& backend_for(ProjectKind kind);
+}  // namespace prestage::builders

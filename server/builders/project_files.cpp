@@ -1,0 +1,79 @@
+#include "builders/project_files.hpp"
+
+#include <cctype>
+#include <sstream>
+#include <system_error>
+
+#include "util/fs.hpp"
+
+namespace prestage::builders {
+
+std::optional<toml::table> parse_toml_if_present(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  if (!fs::is_regular_file(file, ec)) throw ProjectError(file.string() + " is not a regular file");
+  std::string text;
+  try {
+    text = util::read_file(file);
+  } catch (const std::system_error& e) {
+    throw ProjectError(std::string("cannot read ") + file.string() + ": " + e.what());
+  }
+  try {
+    return toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
+        << e.source().begin.column;
+    throw ProjectError(msg.str());
+  }
+}
+
+ProjectFiles ProjectFiles::read(const fs::path& root) {
+  ProjectFiles files;
+  files.root = root;
+  std::error_code ec;
+  files.is_file = fs::is_regular_file(root, ec);
+  if (files.is_file) return files;
+  files.pyproject = parse_toml_if_present(files.pyproject_path());
+  files.cargo = parse_toml_if_present(files.cargo_path());
+  if (files.pyproject)
+    if (auto backend = files.pyproject->at_path("build-system.build-backend").value<std::string>()) files.build_backend = *backend;
+  return files;
+}
+
+std::optional<std::string> checked_string(const std::optional<toml::table>& table, std::string_view dotted_path,
+                                          const fs::path& file) {
+  if (!table) return std::nullopt;
+  auto node = table->at_path(dotted_path);
+  if (!node) return std::nullopt;
+  if (!node.is_string()) throw ProjectError(file.string() + ": " + std::string(dotted_path) + " must be a string");
+  return *node.value<std::string>();
+}
+
+void require_dotted_identifier(const std::string& name, const fs::path& where, std::string_view what) {
+  std::size_t start = 0;
+  for (;;) {
+    auto dot = name.find('.', start);
+    auto part = std::string_view(name).substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!is_python_identifier(part))
+      throw ProjectError(where.string() + ": " + std::string(what) + " \"" + name + "\" is not a valid Python module name");
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+}
+
+std::string normalize_package_name(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '-' || c == '.') out.push_back('_');
+    else out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+bool has_init_py(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "__init__.py", ec);
+}
+
+}  // namespace prestage::builders

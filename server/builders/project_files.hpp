@@ -1,0 +1,45 @@
+#pragma once
+// What detection reads once per path and every backend's claim shares: the root, and its
+// pyproject.toml and Cargo.toml parsed. Plus the checks claims have in common.
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "projects/project.hpp"
+
+namespace prestage::builders {
+namespace fs = std::filesystem;
+
+struct ProjectFiles {
+  fs::path root;  // canonical; a directory or a single source file
+  bool is_file = false;
+  std::optional<toml::table> pyproject;  // root/pyproject.toml, when present
+  std::optional<toml::table> cargo;      // root/Cargo.toml, when present
+  std::string build_backend;             // [build-system] build-backend, or ""
+
+  // Reads and parses the files at `root` (canonical). Throws ProjectError for an unreadable or
+  // broken file, with toml++'s line and column.
+  static ProjectFiles read(const fs::path& root);
+  fs::path pyproject_path() const { return root / "pyproject.toml"; }
+  fs::path cargo_path() const { return root / "Cargo.toml"; }
+};
+
+// Parses `file` when it exists (ProjectError when it is broken or not a regular file).
+std::optional<toml::table> parse_toml_if_present(const fs::path& file);
+
+// A string-valued key: nullopt when absent, ProjectError naming the key and `file` when it is not a string.
+std::optional<std::string> checked_string(const std::optional<toml::table>& table, std::string_view dotted_path,
+                                          const fs::path& file);
+
+// ProjectError unless every dot-separated part of `name` is a Python identifier.
+void require_dotted_identifier(const std::string& name, const fs::path& where, std::string_view what);
+
+// PEP 503-style import name from a distribution name: lower case, '-' and '.' as '_'.
+std::string normalize_package_name(std::string_view name);
+
+bool has_init_py(const fs::path& dir);
+
+}  // namespace prestage::builders

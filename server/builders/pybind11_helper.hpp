@@ -1,0 +1,49 @@
+#pragma once
+// The finder's pybind11 helper (pyclient/native/prestage_pybind11.cpp, embedded at build time),
+// compiled once per interpreter and pybind11 header set, so it shares the project's pybind11
+// internals. Runs on the daemon's io thread.
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "builders/interpreter.hpp"
+#include "builders/process_runner.hpp"
+
+namespace prestage::builders {
+
+class Pybind11Helpers {
+ public:
+  Pybind11Helpers(boost::asio::io_context& io, fs::path cache_dir) : io_(io), cache_dir_(std::move(cache_dir)) {}
+
+  // The compiled helper when it is ready. Otherwise starts compiling it (once; a failure is
+  // logged and not retried until the daemon restarts) and returns nullopt.
+  std::optional<fs::path> get(const Interpreter& python, const fs::path& pybind11_include);
+
+  // Bumped whenever a helper becomes ready or fails, so answers that named no helper can be redone.
+  std::uint64_t version() const { return version_; }
+
+ private:
+  struct Entry {
+    fs::path output;
+    bool ready = false;
+    bool failed = false;
+    std::shared_ptr<ProcessRun> run;
+  };
+  boost::asio::io_context& io_;
+  fs::path cache_dir_;
+  std::map<std::string, Entry> entries_;  // by key
+  std::uint64_t version_ = 0;
+};
+
+// The pybind11 headers a configured CMake build uses: pybind11Config.cmake's own rule, the
+// package prefix three levels above `pybind11_DIR` from CMakeCache.txt. Empty when unknown.
+fs::path pybind11_include_from_cmake_cache(const fs::path& cmake_cache);
+
+// Where pybind11's headers are: $PRESTAGE_PYBIND11_INCLUDE, else the first of /usr/include,
+// /usr/local/include holding pybind11/pybind11.h. Empty when none.
+fs::path pybind11_include_dir();
+}  // namespace prestage::builders

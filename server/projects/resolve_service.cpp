@@ -1,0 +1,261 @@
+#include "projects/resolve_service.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "util/thread_check.hpp"
+
+namespace prestage::projects {
+namespace net = boost::asio;
+
+ResolveService::ResolveService(ResolveContext context, ResolveHooks hooks, ProjectInfo info)
+    : ctx_(std::move(context)), hooks_(std::move(hooks)), info_(std::move(info)) {}
+
+ResolveOutcome ResolveService::closed() const {
+  ResolveOutcome out;
+  out.error = ResolveError::project_closed;
+  out.message = "project " + info_.id + " was closed";
+  out.project = info_.id;
+  return out;
+}
+
+void ResolveService::resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
+                             std::function<void(ResolveOutcome)> done) {
+  util::assert_on_io("ResolveService::resolve");
+  if (stopped_) return done(closed());
+  auto known = ctx_.interpreters.lookup(python);
+  // A new interpreter joins the project's targets once its facts are known, so the round it starts
+  // does not run the query on the io thread either.
+  if (known.needs_query()) return resolve_after_query(name, python, wait, timeout, std::move(done));
+  hooks_.add_python(python);
+  if (!known.facts) {
+    ResolveOutcome bad;
+    bad.error = ResolveError::invalid_python;
+    bad.message = "python: " + known.error;
+    return done(std::move(bad));
+  }
+  resolve_known(name, python, known.facts, wait, timeout, std::move(done));
+}
+
+void ResolveService::query_then(const std::string& python, std::function<void()> then) {
+  auto& parked = parked_on_query_[python];
+  parked.push_back(std::move(then));
+  if (parked.size() > 1) return;  // its query is already running
+  // Running an interpreter takes tens of ms (up to its 30 s timeout): not on the io thread.
+  net::post(ctx_.pool, [self = shared_from_this(), python] {
+    try {
+      self->ctx_.interpreters.get_blocking(python);
+    } catch (const std::exception&) {
+      // Remembered by the cache; the resumed calls find it.
+    }
+    net::post(self->ctx_.io, [self, python] {
+      auto it = self->parked_on_query_.find(python);
+      if (it == self->parked_on_query_.end()) return;
+      auto resumes = std::move(it->second);
+      self->parked_on_query_.erase(it);
+      for (auto& resume : resumes) resume();
+    });
+  });
+}
+
+void ResolveService::resolve_after_query(const std::string& name, const std::string& python, bool wait,
+                                         std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
+  query_then(python, [self = shared_from_this(), name, python, wait, timeout, done = std::move(done)]() mutable {
+    if (self->stopped_) return done(self->closed());
+    self->hooks_.add_python(python);
+    auto known = self->ctx_.interpreters.lookup(python);  // remembered by the query that just ran
+    if (!known.facts) {
+      ResolveOutcome bad;
+      bad.error = ResolveError::invalid_python;
+      bad.message = "python: " + (known.error.empty() ? std::string("cannot query ") + python : known.error);
+      return done(std::move(bad));
+    }
+    self->resolve_known(name, python, known.facts, wait, timeout, std::move(done));
+  });
+}
+
+void ResolveService::resolve_known(const std::string& name, const std::string& python, const builders::InterpreterCache::Facts& interp,
+                                   bool wait, std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
+  ResolveOutcome now = ready_answer(name, python, interp);
+  const bool busy = hooks_.busy();
+  // A target interpreter with neither a generation nor a build record (e.g. one replaced on disk by
+  // another) gets a round, as a newly added one does.
+  if (now.error == ResolveError::not_built && !busy && !ctx_.records.has(interp->key)) hooks_.request_round();
+  if (!wait || !hooks_.busy()) return done(std::move(now));
+  auto timer = std::make_shared<net::steady_timer>(ctx_.io, timeout);
+  waiters_.push_back({name, python, std::move(done), timer});
+  timer->async_wait([weak = weak_from_this(), timer, timeout](boost::system::error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self) return;
+    auto it = std::find_if(self->waiters_.begin(), self->waiters_.end(), [&](const Waiter& w) { return w.timer == timer; });
+    if (it == self->waiters_.end()) return;
+    auto done = std::move(it->done);
+    self->waiters_.erase(it);
+    ResolveOutcome late;
+    late.error = ResolveError::wait_timed_out;
+    late.message = "timed out after " + std::to_string(timeout.count() / 1000) + " s waiting for the build of " + self->info_.id;
+    late.project = self->info_.id;
+    done(std::move(late));
+  });
+}
+
+void ResolveService::when_idle(std::chrono::milliseconds timeout, std::function<void(bool)> done) {
+  util::assert_on_io("ResolveService::when_idle");
+  if (stopped_ || !hooks_.busy()) return done(true);
+  auto timer = std::make_shared<net::steady_timer>(ctx_.io, timeout);
+  idle_waiters_.push_back({std::move(done), timer});
+  timer->async_wait([weak = weak_from_this(), timer](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    auto& waiters = self->idle_waiters_;
+    auto it = std::find_if(waiters.begin(), waiters.end(), [&](const IdleWaiter& w) { return w.timer == timer; });
+    if (it == waiters.end()) return;
+    auto done = std::move(it->done);
+    waiters.erase(it);
+    done(false);
+  });
+}
+
+void ResolveService::rounds_idle() {
+  util::assert_on_io("ResolveService::rounds_idle");
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) {
+    w.timer->cancel();
+    // The rounds are over: the newest state answers (after the interpreter's query when it is due).
+    auto known = ctx_.interpreters.lookup(w.python);
+    if (known.facts) {
+      w.done(ready_answer(w.name, w.python, known.facts));
+    } else if (known.needs_query()) {
+      resolve_after_query(w.name, w.python, false, std::chrono::milliseconds(0), std::move(w.done));
+    } else {
+      ResolveOutcome bad;
+      bad.error = ResolveError::invalid_python;
+      bad.message = "python: " + known.error;
+      w.done(std::move(bad));
+    }
+  }
+  auto idle = std::move(idle_waiters_);
+  idle_waiters_.clear();
+  for (auto& w : idle) {
+    w.timer->cancel();
+    w.done(true);
+  }
+}
+
+void ResolveService::stop() {
+  util::assert_on_io("ResolveService::stop");
+  if (stopped_) return;
+  stopped_ = true;
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) {
+    w.timer->cancel();
+    w.done(closed());
+  }
+  auto idle = std::move(idle_waiters_);
+  idle_waiters_.clear();
+  for (auto& w : idle) {
+    w.timer->cancel();
+    w.done(true);
+  }
+}
+
+void ResolveService::published(const builders::Interpreter& python) {
+  pybind11_includes_.erase(python.key);  // a reconfigure may have changed the CMake cache
+  forget();                              // ... and with it the helper the answers name
+  pybind11_helper(python);               // compiles it in the background, ready before the next reload
+}
+
+void ResolveService::forget() {
+  ready_.clear();
+  ready_count_ = 0;
+}
+
+ResolveOutcome ResolveService::ready_answer(const std::string& name, const std::string& python,
+                                            const builders::InterpreterCache::Facts& interp) {
+  // Versions first, then the state they cover: a change in between only makes the answer redone sooner.
+  const std::uint64_t store_version = ctx_.store.version();
+  const std::uint64_t helpers_version = ctx_.pybind11_helpers.version();
+  if (auto by_python = ready_.find(python); by_python != ready_.end()) {
+    if (auto it = by_python->second.find(name); it != by_python->second.end()) {
+      const ReadyAnswer& ready = it->second;
+      if (ready.interpreter == interp && ready.store_version == store_version && ready.helpers_version == helpers_version)
+        return ready.outcome;
+    }
+  }
+  ResolveOutcome fresh = build_answer(name, python, *interp);
+  if (ready_count_ >= kMaxReadyAnswers) forget();  // bounds memory against arbitrary names
+  auto [it, inserted] = ready_[python].try_emplace(name);
+  if (inserted) ++ready_count_;
+  it->second = ReadyAnswer{interp, store_version, helpers_version, fresh};
+  return fresh;
+}
+
+ResolveOutcome ResolveService::build_answer(const std::string& name, const std::string& python,
+                                            const builders::Interpreter& interp) const {
+  ResolveOutcome out;
+  if (const BuildRecord* record = ctx_.records.find(interp.key); record && !record->ok) {
+    out.error = ResolveError::build_failed;
+    out.message = "build of " + info_.id + " failed: " + record->summary;
+    out.project = info_.id;
+    out.failed_build = *record;
+    return out;
+  }
+  auto latest = ctx_.store.latest(interp.key);
+  if (!latest) {
+    out.error = ResolveError::not_built;
+    out.message = "no generation of " + info_.id + " yet for " + python + "; its first build has not finished";
+    out.project = info_.id;
+    return out;
+  }
+  const fs::path gen = ctx_.store.generation_dir(interp.key, latest->generation);
+  ModuleSpec spec;
+  spec.project = info_.id;
+  spec.generation = latest->generation;
+  spec.path_entry = gen;
+  for (const auto& a : latest->artifacts) {
+    spec.artifacts.push_back({a.module, gen / a.relpath, a.sha256});
+    if (a.module == name) spec.origin = gen / a.relpath;
+  }
+  if (spec.origin.empty()) {
+    std::string rel = name;
+    std::replace(rel.begin(), rel.end(), '.', '/');
+    std::error_code ec;
+    if (fs::is_regular_file(gen / rel / "__init__.py", ec)) {
+      spec.origin = gen / rel / "__init__.py";
+      spec.search_location = gen / rel;
+    } else if (fs::is_regular_file(gen / (rel + ".py"), ec)) {
+      spec.origin = gen / (rel + ".py");
+    } else {
+      out.text = std::make_shared<const std::string>(ctx_.serialize(nullptr));  // not a submodule of this project
+      return out;
+    }
+  }
+  spec.pybind11_helper = pybind11_helper(interp);
+  out.text = std::make_shared<const std::string>(ctx_.serialize(&spec));
+  return out;
+}
+
+std::optional<fs::path> ResolveService::pybind11_helper(const builders::Interpreter& python) const {
+  auto it = pybind11_includes_.find(python.key);
+  if (it == pybind11_includes_.end())
+    it = pybind11_includes_.emplace(python.key, ctx_.backend.pybind11_include(info_, ctx_.work_root / python.key)).first;
+  if (it->second.empty()) return std::nullopt;
+  return ctx_.pybind11_helpers.get(python, it->second);
+}
+
+void ResolveService::pin(const std::string& client_id, std::set<std::uint64_t> generations) {
+  if (generations.empty()) pins_.erase(client_id);
+  else pins_[client_id] = std::move(generations);
+}
+
+void ResolveService::unpin(const std::string& client_id) { pins_.erase(client_id); }
+
+std::set<std::uint64_t> ResolveService::pinned() const {
+  std::set<std::uint64_t> all;
+  for (const auto& [client, gens] : pins_) all.insert(gens.begin(), gens.end());
+  return all;
+}
+}  // namespace prestage::projects
