@@ -196,6 +196,9 @@ std::shared_ptr<Plan> make_plan(const BuildJob& job) {
   std::string key = "source=" + plan->config.source_dir.string() + "\n";
   for (const auto& d : plan->defines) key += d + "\n";
   for (const auto& [k, v] : plan->config.env) key += "env " + k + "=" + v + "\n";
+  key += "cmake.version " + plan->config.cmake_version_spec + "\nninja.version " + plan->config.ninja_version_spec + "\n";
+  key += "python-hints " + std::to_string(plan->config.python_hints) + " site-packages " + std::to_string(plan->config.search_site_packages) +
+         " backport " + plan->config.backport_find_python + "\n";
   plan->stamp = util::sha256_hex(key);
   plan->env = plan->config.env;
   plan->metadata_values = {{"name", plan->config.project_name}, {"version", plan->version}};

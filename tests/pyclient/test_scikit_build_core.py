@@ -222,6 +222,10 @@ cmakelists.write_text(good)
 pyproject = pathlib.Path("pyproject.toml")
 pyproject.write_text(pyproject.read_text().replace("build.verbose = false", 'build.verbose = false\\neditable.mode = "inplace"'))
 failed_reload("editable.mode")
+# 4. A CMake version the project does not accept.
+pyproject.write_text(pyproject.read_text().replace('editable.mode = "inplace"', 'cmake.version = ">=99"'))
+failed_reload("tool.scikit-build.cmake.version")
+pyproject.write_text(pyproject.read_text().replace('cmake.version = ">=99"', 'editable.mode = "inplace"'))
 # Fixed again: builds and reloads.
 pyproject.write_text(pyproject.read_text().replace('editable.mode = "inplace"', ""))
 edit("errors.c", '"errors-0"', '"errors-1"')
@@ -236,9 +240,10 @@ def test_errors_reach_the_user_whole(skb):
     result = run_user(skb, root, ERRORS, expect_ok=False)
     assert_ok(result)
     errors = [json.loads(line[len("ERROR "):]) for line in result.stdout.splitlines() if line.startswith("ERROR ")]
-    assert len(errors) == 3, result.stdout
+    assert len(errors) == 4, result.stdout
     assert "exited with code" not in errors[1] or "the widget is missing" in errors[1], errors[1]
     assert "tool.scikit-build.editable.mode" in errors[2], errors[2]
+    assert "does not satisfy" in errors[3], errors[3]
 
 
 def test_cmake_error_diagnostic_is_whole(skb):
@@ -293,4 +298,18 @@ def test_broken_settings_name_the_key(skb):
     assert entry["last_build"]["ok"] is False
     text = json.dumps(entry["last_build"]["diagnostics"])
     assert "wheel.no-such-option" in text, text
+    skb.client.call("project/close", {"root": str(root)})
+
+
+def test_a_module_cmake_installs_next_to_the_package_is_importable_first(skb):
+    """Once built, a fresh interpreter imports the CMake-installed top-level names before the package."""
+    root = copy_fixture(skb, "skb_layout")
+    project = skb.open(root)
+    skb.wait_built(project["id"])
+    assert sorted(skb.open(root)["modules"]) == ["skb_helper", "skb_layout", "skb_top"]
+    assert_ok(run_user(skb, root, """
+import skb_top, skb_helper
+assert skb_top.mark() == "top-0" and skb_helper.HELPER == "helper-0"
+print("OK")
+"""))
     skb.client.call("project/close", {"root": str(root)})
