@@ -17,6 +17,10 @@ _PROGRESS_AFTER_S = 1.0
 _REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imports do not ask again sooner
 
 
+# A CMakeLists.txt containing one of these builds a Python module (pybind11, nanobind or FindPython).
+_CMAKE_MODULE_MARKERS = ("pybind11", "nanobind_add_module", "python_add_library(", "python3_add_library(")
+
+
 def _read_small(path):
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as stream:
@@ -34,10 +38,14 @@ def _is_project_root(directory):
     pyproject = os.path.join(directory, "pyproject.toml")
     if os.path.isfile(pyproject):
         text = _read_small(pyproject)
-        if "maturin" in text or "scikit_build_core" in text:
+        # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
+        if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
             return True
     cmake = os.path.join(directory, "CMakeLists.txt")
-    return os.path.isfile(cmake) and "pybind11" in _read_small(cmake)
+    if not os.path.isfile(cmake):
+        return False
+    text = _read_small(cmake).lower()
+    return any(marker in text for marker in _CMAKE_MODULE_MARKERS)
 
 
 def project_root_of(entry, levels=1):
@@ -82,6 +90,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._push_client = None  # the push thread's own client, so it never waits on the importing threads'
         self._synced_bodies = {}  # (name, loaded) -> the encoded syncing spec/resolve request
         self.distributions = Distributions()  # importlib.metadata: dist-info paths from spec/resolve answers
+        self._seen_generation = {}  # project id -> generation of its last answer (a new one refreshes _managed)
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -254,7 +263,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 else:
                     resolved = self._ask(self.client, name, params, params["wait"] + 60)
                 self.distributions.record(resolved)
-                return resolved
+                return self._learn_modules(resolved)
             except RpcError as error:
                 if error.code == BUILD_FAILED:
                     raise BuildError.from_rpc_data(name, error.data) from None
@@ -273,6 +282,17 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 sys.stderr.flush()
                 announced = True
             params["wait"] = min(remaining, 30.0)
+
+    def _learn_modules(self, resolved):
+        """A cmake project's build can add top-level names (a module CMake installs next to the
+        package); project/list has them once that generation is out, so a new generation makes
+        the next import refresh the managed names first."""
+        if isinstance(resolved, dict):
+            project, generation = resolved.get("project"), resolved.get("generation")
+            if project is not None and self._seen_generation.get(project) != generation:
+                self._seen_generation[project] = generation
+                self._stale = True
+        return resolved
 
     def _ask_synced(self, name, params):
         """The first, syncing ask of a top-level name: the hot call of every reload. Its request body

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 struct Artifact {
   std::string module;
   fs::path path;
+  std::string relpath;  // where it goes in the generation ("pkg/_core.abi3.so"); empty: from module + EXT_SUFFIX
 };
 
 struct BuildJob {
@@ -41,6 +42,7 @@ struct BuildOutput {
   std::vector<Diagnostic> diagnostics;
   std::string log_tail;  // last ~64 KiB of human-readable output
   std::string summary;   // one line, e.g. "cargo not found on PATH" or "2 errors"
+  fs::path work_dir;     // a restage's layout(): the work dir of the last build (BuildJob::work_dir)
 };
 
 class BuildTask {

@@ -50,8 +50,13 @@ void BuildSession::run_tool(const std::string& tool, std::vector<std::string> ar
   log(command);
   ProcessSpec spec{*executable, std::move(args), cwd, std::move(extra_env)};
   auto self = shared_from_this();
+  tool_tail_.clear();
   auto line_handler = [self, on_line = std::move(on_line)](StreamKind kind, const std::string& line) {
     if (self->finished_) return;
+    if (!trim(line).empty()) {
+      self->tool_tail_.push_back(line.substr(0, 400));
+      if (self->tool_tail_.size() > 20) self->tool_tail_.pop_front();
+    }
     try {
       on_line(kind, line);
     } catch (const std::exception& e) {
@@ -119,8 +124,20 @@ void BuildSession::fail_tool_exit(const std::string& tool, const ProcessExit& ex
     log("prestage: build failed: " + output_.summary);
     return finish();
   }
-  if (exit.signaled) return fail(tool + " was killed by signal " + std::to_string(exit.signal));
-  fail(tool + " exited with code " + std::to_string(exit.exit_code));
+  std::string what = exit.signaled ? tool + " was killed by signal " + std::to_string(exit.signal)
+                                   : tool + " exited with code " + std::to_string(exit.exit_code);
+  if (tool_tail_.empty()) return fail(what);
+  // The tool printed nothing machine-readable: its last lines say what went wrong.
+  std::string tail, last;
+  for (const auto& line : tool_tail_) tail += line + "\n";
+  for (std::size_t i = tool_tail_.size() > 4 ? tool_tail_.size() - 4 : 0; i < tool_tail_.size(); ++i)
+    last += (last.empty() ? "" : " | ") + std::string(trim(tool_tail_[i]));
+  Diagnostic d;
+  d.file = job_.project.root.string();
+  d.severity = "error";
+  d.message = what + "; its last output:\n" + tail;
+  add_diagnostic(std::move(d));
+  fail(what + ": " + last);
 }
 
 void BuildSession::finish() {

@@ -1,6 +1,7 @@
 #pragma once
 // One running build, as a chain of tool runs. Backends (cargo, cmake, g++, rust-file) drive
 // it; it owns the log, the diagnostics and the single `done` call.
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,7 +42,9 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
   // Finishing; each is a no-op once the build has finished.
   void succeed();
   void fail(std::string summary);                 // also adds an error diagnostic when none exists
-  void fail_tool_exit(const std::string& tool, const ProcessExit& exit);  // summary from diagnostics
+  // Summary from the error diagnostics; without any, the last lines of the tool's own output go into
+  // the summary and into an error diagnostic, so the user sees more than an exit code.
+  void fail_tool_exit(const std::string& tool, const ProcessExit& exit);
 
   const BuildJob& job() const { return job_; }
   BuildOutput& output() { return output_; }
@@ -59,6 +62,7 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
   BuildOutput output_;
   BoundedLog log_;
   std::shared_ptr<ProcessRun> current_;
+  std::deque<std::string> tool_tail_;  // the running (or last) tool's last output lines
   bool cancelled_ = false;
   bool finished_ = false;
 };

@@ -1,17 +1,24 @@
-// CMake projects in scikit-build-core's layout: configure once, build, install into a
-// prefix under the work dir, and read install_manifest.txt.
+// CMake projects built as scikit-build-core builds them for `pip install -e .`: read
+// [tool.scikit-build] (skbuild_config), configure when a configure input changed
+// (skbuild_variables), build, install into the wheel dirs, and hand the platlib tree plus the
+// Python packages to the stage (install_tree). Every step runs on the io thread.
+#include <sys/utsname.h>
 #include <toml++/toml.h>
 
 #include <cctype>
-
+#include <cstdlib>
 #include <sstream>
 
 #include "builders/backends.hpp"
 #include "builders/build_session.hpp"
-#include "builders/pybind11_helper.hpp"
 #include "builders/diagnostics.hpp"
 #include "builders/project_metadata.hpp"
+#include "builders/install_tree.hpp"
+#include "builders/pybind11_helper.hpp"
+#include "builders/skbuild_config.hpp"
+#include "builders/skbuild_variables.hpp"
 #include "util/fs.hpp"
+#include "util/sha256.hpp"
 
 namespace prestage::builders {
 namespace {
@@ -27,67 +34,61 @@ foreach(prestage_lang C CXX)
 endforeach()
 )";
 
-struct PyprojectFacts {
-  std::string name;
-  std::string version;
-};
+constexpr const char* stamp_file = "prestage-configure.stamp";
 
-PyprojectFacts read_pyproject(const ProjectInfo& project) {
-  PyprojectFacts facts;
-  fs::path file = project.root / "pyproject.toml";
-  std::error_code ec;
-  if (fs::exists(file, ec)) {
-    try {
-      auto table = toml::parse_file(file.string());
-      if (auto name = table["project"]["name"].value<std::string>()) facts.name = *name;
-      if (auto version = table["project"]["version"].value<std::string>()) facts.version = *version;
-    } catch (const toml::parse_error& e) {
-      std::ostringstream where;
-      where << e.source().begin;
-      throw BuildError("cannot parse " + file.string() + " at " + where.str() + ": " + std::string(e.description()));
-    }
-  }
-  if (facts.name.empty()) facts.name = project.modules.empty() ? project.root.filename().string() : project.modules[0];
-  if (facts.version.empty()) facts.version = "0.0.0";
-  return facts;
-}
-
-// Reads CMake's human error output: "CMake Error at FILE:LINE (cmd):" and its indented message.
+// Reads CMake's human error output: "CMake Error at FILE:LINE (cmd):" / "CMake Error in FILE:" and
+// everything indented below it, blank lines included (paragraphs are kept, separated by a blank
+// line), plus its "Call Stack" block. A line that is not indented ends the error.
 class CMakeErrorReader {
  public:
-  CMakeErrorReader(BuildSession* s, fs::path root) : session_(s), root_(std::move(root)) {}
-  // Returns true when the line was part of a CMake error.
+  CMakeErrorReader(BuildSession* s, fs::path source_dir, fs::path root)
+      : session_(s), source_dir_(std::move(source_dir)), root_(std::move(root)) {}
   bool feed(const std::string& line) {
-    if (auto d = diagnostic_from_cmake_error_header(line, root_, root_)) {
-      flush();
-      pending_ = std::move(*d);
+    if (auto d = diagnostic_from_cmake_error_header(line, source_dir_, root_)) {
+      start(std::move(*d));
+      return true;
+    }
+    constexpr std::string_view in = "CMake Error in ";
+    if (line.compare(0, in.size(), in) == 0) {
+      Diagnostic d;
+      d.severity = "error";
+      std::string file(trim(std::string_view(line).substr(in.size())));
+      if (!file.empty() && file.back() == ':') file.pop_back();
+      d.file = fs::path(file).is_absolute() ? file : (source_dir_ / file).string();
+      start(std::move(d));
       return true;
     }
     constexpr std::string_view bare = "CMake Error: ";
     if (line.compare(0, bare.size(), bare) == 0) {
-      flush();
       Diagnostic d;
-      d.file = (root_ / "CMakeLists.txt").string();
+      d.file = (source_dir_ / "CMakeLists.txt").string();
       d.severity = "error";
-      d.message = std::string(trim(std::string_view(line).substr(bare.size())));
-      session_->add_diagnostic(std::move(d));
+      start(std::move(d));
+      append(trim(std::string_view(line).substr(bare.size())));
       return true;
     }
     if (!pending_) return false;
     std::string_view text = trim(line);
     bool indented = !line.empty() && (line[0] == ' ' || line[0] == '\t');
     if (text.empty()) {
-      if (!pending_->message.empty()) flush();
+      blank_ = !pending_->message.empty();
+      return true;
+    }
+    if (line.rfind("Call Stack (most recent call first):", 0) == 0) {
+      pending_->message += "\n" + std::string(text);
+      in_stack_ = true;
+      blank_ = false;
       return true;
     }
     if (!indented) {
       flush();
       return false;
     }
-    if (pending_->message.size() < 500) {
-      if (!pending_->message.empty()) pending_->message += ' ';
-      pending_->message += text;
+    if (in_stack_) {
+      pending_->message += "\n  " + std::string(text);
+      return true;
     }
+    append(text);
     return true;
   }
   void flush() {
@@ -98,25 +99,196 @@ class CMakeErrorReader {
   }
 
  private:
+  void start(Diagnostic d) {
+    flush();
+    pending_ = std::move(d);
+    blank_ = in_stack_ = false;
+  }
+  void append(std::string_view text) {
+    if (pending_->message.size() > 16000) return;
+    if (!pending_->message.empty()) pending_->message += blank_ ? "\n\n" : " ";
+    pending_->message += text;
+    blank_ = false;
+  }
   BuildSession* session_;
-  fs::path root_;
+  fs::path source_dir_, root_;
   std::optional<Diagnostic> pending_;
+  bool blank_ = false;
+  bool in_stack_ = false;
 };
 
-std::string module_from_relpath(const fs::path& rel) {
-  std::string module;
-  for (const auto& part : rel.parent_path()) module += part.string() + ".";
-  std::string file = rel.filename().string();
-  return module + file.substr(0, file.find('.'));
+std::optional<toml::table> read_pyproject(const fs::path& root) {
+  fs::path file = root / "pyproject.toml";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  try {
+    return toml::parse(util::read_file(file), file.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
+        << e.source().begin.column;
+    throw BuildError(msg.str());
+  }
 }
 
-void install_step(const std::shared_ptr<BuildSession>& session);
+SkbuildFacts facts_for(const Interpreter& python) {
+  SkbuildFacts f;
+  f.python_version = python.version;
+  struct utsname u {};
+  if (::uname(&u) == 0) {
+    f.platform_machine = u.machine;
+    f.platform_node = u.nodename;
+  }
+  f.getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+  return f;
+}
 
-void build_step(const std::shared_ptr<BuildSession>& session) {
+// Everything one build needs, read once at its start.
+struct Plan {
+  fs::path root;
+  std::optional<toml::table> pyproject;
+  SkbuildConfig config;
+  std::string version;
+  ConfigureRequest request;
+  std::vector<std::string> defines;  // skbuild_defines: their hash is the configure stamp
+  std::string stamp;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::pair<std::string, std::string>> metadata_values;  // for [[generate]] templates
+};
+
+std::string project_version(const Plan& p) {
+  if (p.config.version_provider) {
+    const auto& provider = *p.config.version_provider;
+    std::error_code ec;
+    if (!fs::is_regular_file(provider.input, ec))
+      throw BuildError((p.root / "pyproject.toml").string() + ": tool.scikit-build.metadata.version: input " + provider.input.string() +
+                       " does not exist");
+    return run_regex_provider(provider, util::read_file(provider.input));
+  }
+  return p.config.static_version.empty() ? "0.0.0" : p.config.static_version;
+}
+
+std::shared_ptr<Plan> make_plan(const BuildJob& job) {
+  auto plan = std::make_shared<Plan>();
+  plan->root = job.project.root;
+  plan->pyproject = read_pyproject(plan->root);
+  toml::table empty;
+  plan->config = read_skbuild_config(plan->root, plan->pyproject ? *plan->pyproject : empty, facts_for(job.python));
+  if (plan->config.project_name.empty())
+    plan->config.project_name = job.project.modules.empty() ? plan->root.filename().string() : job.project.modules.front();
+  if (!plan->pyproject) plan->config.static_version = "0.0.0";
+  plan->version = project_version(*plan);
+  if (!fs::exists(plan->config.source_dir / "CMakeLists.txt"))
+    throw BuildError("no CMakeLists.txt in " + plan->config.source_dir.string() +
+                     (plan->config.source_dir == plan->root ? std::string() : " (tool.scikit-build.cmake.source-dir)"));
+  ConfigureRequest& r = plan->request;
+  r.config = &plan->config;
+  r.python = &job.python;
+  r.version = plan->version;
+  r.dirs = wheel_dirs(job.work_dir, plan->config);
+  r.build_dir = job.work_dir / "build";
+  r.project_include = job.work_dir / "prestage_project_include.cmake";
+  const char* cmake_args = std::getenv("CMAKE_ARGS");
+  plan->defines = skbuild_defines(r, env_cmake_args(cmake_args ? cmake_args : ""));
+  std::string key = "source=" + plan->config.source_dir.string() + "\n";
+  for (const auto& d : plan->defines) key += d + "\n";
+  for (const auto& [k, v] : plan->config.env) key += "env " + k + "=" + v + "\n";
+  key += "cmake.version " + plan->config.cmake_version_spec + "\nninja.version " + plan->config.ninja_version_spec + "\n";
+  key += "python-hints " + std::to_string(plan->config.python_hints) + " site-packages " + std::to_string(plan->config.search_site_packages) +
+         " backport " + plan->config.backport_find_python + "\n";
+  plan->stamp = util::sha256_hex(key);
+  plan->env = plan->config.env;
+  plan->metadata_values = {{"name", plan->config.project_name}, {"version", plan->version}};
+  if (plan->pyproject)
+    if (auto project = (*plan->pyproject)["project"].as_table())
+      for (const auto& [k, v] : *project)
+        if (auto s = v.value_exact<std::string>(); s && k.str() != "version") plan->metadata_values.emplace_back(std::string(k.str()), *s);
+  return plan;
+}
+
+std::string generated_content(const Plan& p, const GenerateEntry& g) {
+  std::string text = g.template_text;
+  if (text.empty()) {
+    std::error_code ec;
+    if (!fs::is_regular_file(g.template_path, ec))
+      throw BuildError((p.root / "pyproject.toml").string() + ": tool.scikit-build.generate: template-path " + g.template_path.string() +
+                       " does not exist");
+    text = util::read_file(g.template_path);
+  }
+  return substitute_template(text, p.metadata_values, "tool.scikit-build.generate (" + g.path + ")");
+}
+
+// location = "build" / "source": before the configure; "install": after the install tree is reset.
+void write_generated(const Plan& p, const std::string& location) {
+  for (const auto& g : p.config.generate) {
+    if (g.location != location) continue;
+    fs::path base = location == "source" ? p.root : location == "build" ? p.request.build_dir : p.request.dirs.platlib;
+    fs::path target = base / g.path;
+    std::string content = generated_content(p, g);
+    std::error_code ec;
+    if (location == "source" && fs::is_regular_file(target, ec) && util::read_file(target) == content) continue;  // no needless save
+    fs::create_directories(target.parent_path(), ec);
+    util::write_file_atomic(target, content, fs::perms(0644));
+  }
+}
+
+std::string first_version_in(const std::string& line) {
+  std::size_t i = 0;
+  while (i < line.size() && !std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+  std::size_t j = i;
+  while (j < line.size() && (std::isdigit(static_cast<unsigned char>(line[j])) || line[j] == '.')) ++j;
+  return line.substr(i, j - i);
+}
+
+// The Python packages to stage: (destination relpath, absolute source dir).
+std::vector<std::pair<std::string, fs::path>> packages_of(const Plan& p) {
+  std::vector<std::pair<std::string, fs::path>> out;
+  if (p.config.packages) {
+    for (const auto& [dest, src] : *p.config.packages) out.emplace_back(dest, (p.root / src).lexically_normal());
+    return out;
+  }
+  if (p.pyproject && p.config.backend == SkbuildBackend::hatch) {
+    if (auto list = p.pyproject->at_path("tool.hatch.build.targets.wheel.packages").as_array()) {
+      for (const auto& item : *list)
+        if (auto s = item.value<std::string>()) {
+          fs::path src = (p.root / *s).lexically_normal();
+          out.emplace_back(src.filename().string(), src);
+        }
+      return out;
+    }
+  }
+  if (p.pyproject && p.config.backend == SkbuildBackend::setuptools) {
+    if (auto list = p.pyproject->at_path("tool.setuptools.packages").as_array()) {
+      auto dirs = p.pyproject->at_path("tool.setuptools.package-dir").as_table();
+      for (const auto& item : *list) {
+        auto name = item.value<std::string>();
+        if (!name || name->find('.') != std::string::npos) continue;  // subpackages come with their parent
+        fs::path src = p.root / *name;
+        if (dirs) {
+          if (auto own = (*dirs)[*name].value<std::string>()) src = p.root / *own;
+          else if (auto base = (*dirs)[""].value<std::string>()) src = p.root / *base / *name;
+        }
+        out.emplace_back(*name, src.lexically_normal());
+      }
+      return out;
+    }
+  }
+  std::string name = p.config.project_name;
+  return discover_packages(p.root, name);
+}
+
+void collect_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan);
+void install_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan);
+
+void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
   const BuildJob& job = session->job();
-  fs::path build_dir = job.work_dir / "build";
+  fs::path build_dir = plan->request.build_dir;
   BuildSession* s = session.get();
-  auto cmake_errors = std::make_shared<CMakeErrorReader>(s, job.project.root);
+  auto cmake_errors = std::make_shared<CMakeErrorReader>(s, plan->config.source_dir, job.project.root);
   fs::path root = job.project.root;
   auto on_line = [s, cmake_errors, build_dir, root](StreamKind, const std::string& line) {
     if (auto diags = diagnostics_from_gcc_json_line(line, build_dir, root)) {
@@ -130,111 +302,196 @@ void build_step(const std::shared_ptr<BuildSession>& session) {
     if (cmake_errors->feed(line)) return;
     if (line.size() > 1 && line[0] == '[' && line.find(']') != std::string::npos) s->report_progress(line);
   };
-  auto next = [session, s, cmake_errors](const ProcessExit& exit) {
+  auto next = [session, s, cmake_errors, plan](const ProcessExit& exit) {
     cmake_errors->flush();
     if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("cmake --build", exit);
-    install_step(session);
+    install_step(session, plan);
   };
-  session->run_tool("cmake", {"--build", build_dir.string()}, job.project.root, {}, std::move(on_line),
-                    std::move(next));
+  std::vector<std::string> args = {"--build", build_dir.string()};
+  for (const auto& t : plan->config.build_targets) {
+    args.push_back("--target");
+    args.push_back(t);
+  }
+  if (plan->config.build_verbose) args.push_back("-v");
+  if (!plan->config.build_tool_args.empty()) {
+    args.push_back("--");
+    for (const auto& a : plan->config.build_tool_args) args.push_back(a);
+  }
+  session->run_tool("cmake", std::move(args), job.project.root, plan->env, std::move(on_line), std::move(next));
 }
 
-void install_step(const std::shared_ptr<BuildSession>& session) {
+void install_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
   const BuildJob& job = session->job();
-  fs::path build_dir = job.work_dir / "build";
-  fs::path prefix = job.work_dir / "install";
-  fs::remove_all(prefix);
-  fs::create_directories(prefix);
-  fs::remove(build_dir / "install_manifest.txt");
+  const WheelDirs& dirs = plan->request.dirs;
+  std::error_code ec;
+  fs::remove_all(dirs.root, ec);
+  for (const auto& d : {dirs.platlib, dirs.data, dirs.headers, dirs.scripts, dirs.null, dirs.metadata, dirs.install_prefix})
+    fs::create_directories(d, ec);
+  write_generated(*plan, "install");
   BuildSession* s = session.get();
-  auto next = [s, build_dir, prefix](const ProcessExit& exit) {
+  std::vector<std::string> args = {"--install", plan->request.build_dir.string(), "--prefix", dirs.install_prefix.string()};
+  if (plan->config.install_strip) args.push_back("--strip");
+  auto components = plan->config.install_components;
+  auto next = [session, s, plan](const ProcessExit& exit) {
     if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("cmake --install", exit);
-    fs::path manifest = build_dir / "install_manifest.txt";
-    if (!fs::exists(manifest)) return s->fail("cmake --install wrote no install_manifest.txt; does CMakeLists.txt have install() rules?");
-    std::string ext_suffix = s->job().python.ext_suffix;
-    std::istringstream lines(util::read_file(manifest));
-    std::string line;
-    BuildOutput& out = s->output();
-    while (std::getline(lines, line)) {
-      if (line.empty()) continue;
-      fs::path file = fs::path(line).lexically_normal();
-      fs::path rel = file.lexically_relative(prefix);
-      if (rel.empty() || *rel.begin() == "..") {
-        s->log("prestage: ignoring file installed outside the prefix: " + line);
-        continue;
-      }
-      std::string name = file.filename().string();
-      bool is_extension = (!ext_suffix.empty() && name.size() > ext_suffix.size() &&
-                           name.compare(name.size() - ext_suffix.size(), ext_suffix.size(), ext_suffix) == 0) ||
-                          file.extension() == ".so";
-      if (is_extension) {
-        out.artifacts.push_back(Artifact{module_from_relpath(rel), file});
-      } else {
-        out.extra_files.emplace_back(rel.generic_string(), file);
-      }
-    }
-    if (out.artifacts.empty()) return s->fail("cmake --install installed no extension module (nothing ending in " + ext_suffix + ")");
-    s->succeed();
+    collect_step(session, plan);
   };
-  session->run_tool(
-      "cmake", {"--install", build_dir.string(), "--prefix", prefix.string()}, job.project.root, {},
-      [s](StreamKind, const std::string& line) { s->log(line); }, std::move(next));
+  auto log_line = [s](StreamKind, const std::string& line) { s->log(line); };
+  if (components.empty()) {
+    session->run_tool("cmake", std::move(args), job.project.root, plan->env, log_line, std::move(next));
+    return;
+  }
+  // One install per component, in order.
+  auto run_component = std::make_shared<std::function<void(std::size_t)>>();
+  *run_component = [session, s, plan, args, components, log_line, next, run_component](std::size_t i) {
+    if (i == components.size()) return next(ProcessExit{0});
+    auto with_component = args;
+    with_component.push_back("--component");
+    with_component.push_back(components[i]);
+    session->run_tool("cmake", std::move(with_component), session->job().project.root, plan->env, log_line,
+                      [s, run_component, i](const ProcessExit& exit) {
+                        if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("cmake --install", exit);
+                        (*run_component)(i + 1);
+                      });
+  };
+  (*run_component)(0);
 }
-void configure_and_build(const std::shared_ptr<BuildSession>& session) {
-  const BuildJob& job = session->job();
-  const ProjectInfo& project = job.project;
-  if (!fs::exists(project.root / "CMakeLists.txt")) throw BuildError("no CMakeLists.txt in " + project.root.string());
-  fs::path build_dir = job.work_dir / "build";
-  bool configured = fs::exists(build_dir / "CMakeCache.txt") && fs::exists(build_dir / "build.ninja");
-  if (configured) return build_step(session);
 
-  if (!find_on_path("cmake")) return session->fail("cmake not found on PATH");
-  if (!find_on_path("ninja")) return session->fail("ninja not found on PATH (needed for CMake's Ninja generator)");
-  PyprojectFacts facts = read_pyproject(project);
-  fs::path inject = job.work_dir / "prestage_project_include.cmake";
-  util::write_file_atomic(inject, inject_cmake, fs::perms(0644));
-  std::string python = job.python.executable.string();
-  std::vector<std::string> args = {"-S", project.root.string(), "-B", build_dir.string(), "-G", "Ninja",
-                                   "-DPython_EXECUTABLE=" + python, "-DPYTHON_EXECUTABLE=" + python,
-                                   "-DPython3_EXECUTABLE=" + python, "-DCMAKE_BUILD_TYPE=Release", "-DSKBUILD=ON",
-                                   "-DSKBUILD_PROJECT_NAME=" + facts.name,
-                                   "-DSKBUILD_PROJECT_VERSION=" + facts.version,
-                                   "-DCMAKE_PROJECT_INCLUDE=" + inject.string()};
+void collect_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
   BuildSession* s = session.get();
-  auto cmake_errors = std::make_shared<CMakeErrorReader>(s, project.root);
+  const BuildJob& job = s->job();
+  auto packages = packages_of(*plan);
+  auto files = staged_files(plan->request.dirs.platlib, packages, plan->config.exclude, job.python.ext_suffix);
+  BuildOutput& out = s->output();
+  for (const auto& f : files) {
+    if (!f.module.empty()) out.artifacts.push_back(Artifact{f.module, f.source, f.relpath});
+    else out.extra_files.emplace_back(f.relpath, f.source);
+  }
+  if (files.empty())
+    return s->fail("nothing to stage: cmake --install put no file under SKBUILD_PLATLIB_DIR and no Python package was found (wheel.packages)");
+  s->succeed();
+}
+
+void configure_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan, const PythonHints& hints,
+                    const std::string& cmake_version) {
+  const BuildJob& job = session->job();
+  const ConfigureRequest& r = plan->request;
+  fs::path backport;
+  if (!plan->config.backport_find_python.empty() && version_matches(cmake_version, "<" + plan->config.backport_find_python)) {
+    backport = job.work_dir / "cmake-backport";
+    std::error_code ec;
+    fs::create_directories(backport, ec);
+    util::write_file_atomic(backport / "FindPython.cmake", findpython_sabi_backport, fs::perms(0644));
+  }
+  util::write_file_atomic(r.project_include, inject_cmake, fs::perms(0644));
+  std::vector<std::string> args = {"-S", plan->config.source_dir.string(), "-B", r.build_dir.string(), "-G", "Ninja"};
+  std::error_code ec;
+  if (fs::exists(r.build_dir / "CMakeCache.txt", ec)) args.insert(args.begin(), "--fresh");
+  for (const auto& d : hint_defines(r, hints, backport)) args.push_back(d);
+  for (const auto& d : plan->defines) args.push_back(d);
+  fs::remove(r.build_dir / stamp_file, ec);
+  BuildSession* s = session.get();
+  for (const auto& note : plan->config.notes) s->log("prestage: " + note);
+  auto cmake_errors = std::make_shared<CMakeErrorReader>(s, plan->config.source_dir, job.project.root);
   auto on_line = [s, cmake_errors](StreamKind, const std::string& line) {
     s->log(line);
     cmake_errors->feed(line);
   };
-  auto next = [session, s, cmake_errors, build_dir](const ProcessExit& exit) {
+  auto next = [session, s, cmake_errors, plan](const ProcessExit& exit) {
     cmake_errors->flush();
+    const fs::path& build_dir = plan->request.build_dir;
     if (exit.signaled || exit.exit_code != 0) {
-      // Without build.ninja the next build configures again.
-      std::error_code ec;
-      fs::remove(build_dir / "build.ninja", ec);
+      std::error_code ec2;
+      fs::remove(build_dir / "build.ninja", ec2);  // the next build configures again
       return s->fail_tool_exit("cmake configure", exit);
     }
-    build_step(session);
+    util::write_file_atomic(build_dir / stamp_file, plan->stamp, fs::perms(0644));
+    build_step(session, plan);
   };
-  s->report_progress("Configuring " + facts.name + " for Python " + job.python.version);
-  session->run_tool("cmake", std::move(args), project.root, {}, std::move(on_line), std::move(next));
+  s->report_progress("Configuring " + plan->config.project_name + " for Python " + job.python.version);
+  session->run_tool("cmake", std::move(args), job.project.root, plan->env, std::move(on_line), std::move(next));
 }
 
-bool cmake_uses_pybind11(const fs::path& cmakelists) {
+// cmake --version, ninja --version (checked against cmake.version / ninja.version), the Python hints.
+void tools_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
+  BuildSession* s = session.get();
+  auto cmake_version = std::make_shared<std::string>();
+  auto ninja_version = std::make_shared<std::string>();
+  auto hints_line = std::make_shared<std::string>();
+  auto pyproject = (plan->root / "pyproject.toml").string();
+  auto hints_step = [session, s, plan, cmake_version, hints_line]() {
+    auto python = session->job().python.executable;
+    s->run_tool(python.string(), {"-c", python_hints_script}, session->job().work_dir, {},
+                [hints_line](StreamKind kind, const std::string& line) {
+                  if (kind == StreamKind::out && !line.empty() && line[0] == '{') *hints_line = line;
+                },
+                [session, s, plan, cmake_version, hints_line](const ProcessExit& exit) {
+                  if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("the Python hints query", exit);
+                  configure_step(session, plan, parse_python_hints(*hints_line), *cmake_version);
+                });
+  };
+  auto ninja_step = [session, s, plan, ninja_version, pyproject, hints_step]() {
+    s->run_tool("ninja", {"--version"}, session->job().work_dir, {},
+                [ninja_version](StreamKind kind, const std::string& line) {
+                  if (kind == StreamKind::out && ninja_version->empty()) *ninja_version = first_version_in(line);
+                },
+                [s, plan, ninja_version, pyproject, hints_step](const ProcessExit& exit) {
+                  if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("ninja --version", exit);
+                  if (!version_matches(*ninja_version, plan->config.ninja_version_spec))
+                    return s->fail(pyproject + ": tool.scikit-build.ninja.version: ninja " + *ninja_version + " on PATH does not satisfy \"" +
+                                   plan->config.ninja_version_spec + "\"");
+                  hints_step();
+                });
+  };
+  s->run_tool("cmake", {"--version"}, session->job().work_dir, {},
+              [cmake_version](StreamKind kind, const std::string& line) {
+                if (kind == StreamKind::out && cmake_version->empty() && line.rfind("cmake version", 0) == 0) *cmake_version = first_version_in(line);
+              },
+              [s, plan, cmake_version, pyproject, ninja_step](const ProcessExit& exit) {
+                if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("cmake --version", exit);
+                if (!version_matches(*cmake_version, plan->config.cmake_version_spec))
+                  return s->fail(pyproject + ": tool.scikit-build.cmake.version: cmake " + *cmake_version + " on PATH does not satisfy \"" +
+                                 plan->config.cmake_version_spec + "\"");
+                ninja_step();
+              });
+}
+void configure_and_build(const std::shared_ptr<BuildSession>& session) {
+  auto plan = make_plan(session->job());
+  write_generated(*plan, "source");
+  const fs::path& build_dir = plan->request.build_dir;
+  std::error_code ec;
+  fs::create_directories(build_dir, ec);
+  write_generated(*plan, "build");
+  bool configured = fs::exists(build_dir / "CMakeCache.txt", ec) && fs::exists(build_dir / "build.ninja", ec) &&
+                    fs::exists(build_dir / stamp_file, ec) && util::read_file(build_dir / stamp_file) == plan->stamp;
+  if (configured) return build_step(session, plan);
+  tools_step(session, plan);
+}
+
+// A CMakeLists.txt that builds a Python module: pybind11, nanobind or FindPython's Python_add_library.
+bool cmake_builds_python_module(const fs::path& cmakelists) {
   std::error_code ec;
   if (!fs::is_regular_file(cmakelists, ec)) return false;
-  std::string text = util::read_file(cmakelists);
-  return text.find("find_package(pybind11") != std::string::npos ||
-         text.find("pybind11_add_module") != std::string::npos || text.find("pybind11::") != std::string::npos;
+  std::string lower;
+  for (char c : util::read_file(cmakelists)) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char* marker : {"find_package(pybind11", "pybind11_add_module", "pybind11::", "nanobind_add_module", "python_add_library(",
+                             "python3_add_library("})
+    if (lower.find(marker) != std::string::npos) return true;
+  return false;
 }
 
-// First argument of `pybind11_add_module(` in a CMakeLists.txt (detection fallback only).
+// First module target in a CMakeLists.txt (detection fallback only).
 std::optional<std::string> cmake_first_module_name(const fs::path& cmakelists) {
   std::string text = util::read_file(cmakelists);
-  const std::string token = "pybind11_add_module(";
-  auto pos = text.find(token);
+  std::string lower;
+  for (char c : text) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  std::size_t pos = std::string::npos;
+  for (const char* token : {"pybind11_add_module(", "nanobind_add_module(", "python_add_library(", "python3_add_library("}) {
+    auto at = lower.find(token);
+    if (at != std::string::npos && (pos == std::string::npos || at + std::char_traits<char>::length(token) < pos))
+      pos = at + std::char_traits<char>::length(token);
+  }
   if (pos == std::string::npos) return std::nullopt;
-  pos += token.size();
   while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
   std::string name;
   while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_'))
@@ -277,7 +534,7 @@ void find_package(const ProjectFiles& files, ProjectInfo& info) {
   } else if (wanted) {
     info.modules = {*wanted};  // pure extension: the pyproject [project] name is the import name
   } else if (auto module = cmake_first_module_name(files.root / "CMakeLists.txt")) {
-    info.modules = {*module};  // no pyproject and no package: the first pybind11_add_module target
+    info.modules = {*module};  // no pyproject and no package: the first module target
   } else {
     throw ProjectError("cannot tell which Python module the CMake project at " + files.root.string() +
                        " provides: add a pyproject.toml with [project] name or a package directory with __init__.py");
@@ -286,14 +543,20 @@ void find_package(const ProjectFiles& files, ProjectInfo& info) {
     throw ProjectError("CMake project at " + files.root.string() + ": \"" + info.modules.front() + "\" is not a valid Python module name");
 }
 
+// scikit-build-core's backends: its own, its setuptools build_meta, hatchling with its hatch plugin.
+bool uses_scikit_build_core(const ProjectFiles& files) {
+  if (files.build_backend.rfind("scikit_build_core", 0) == 0) return true;
+  return files.build_backend == "hatchling.build" && files.pyproject &&
+         files.pyproject->at_path("tool.hatch.build.targets.wheel.hooks.scikit-build").is_table();
+}
+
 class CMakeBackend final : public BuildBackend {
  public:
   ProjectKind kind() const override { return ProjectKind::cmake; }
 
   bool claim(const ProjectFiles& files, ProjectInfo& info) const override {
     if (files.is_file) return false;
-    const bool skbuild = files.build_backend.rfind("scikit_build_core", 0) == 0;
-    if (!skbuild && !cmake_uses_pybind11(files.root / "CMakeLists.txt")) return false;
+    if (!uses_scikit_build_core(files) && !cmake_builds_python_module(files.root / "CMakeLists.txt")) return false;
     info.kind = ProjectKind::cmake;
     find_package(files, info);
     return true;
@@ -303,21 +566,36 @@ class CMakeBackend final : public BuildBackend {
     return start_session(io, std::move(job), std::move(progress), std::move(done), configure_and_build);
   }
 
+  // scikit-build-core's editable layout: after a build, what collect_step found; for a restage
+  // (empty output), the last install tree under the work dir and the current package sources.
   stage::PackageLayout layout(const ProjectInfo& info, const BuildOutput& output, const Interpreter& python) const override {
     stage::PackageLayout layout;
     layout.ext_suffix = python.ext_suffix;
-    const std::string top = info.modules.empty() ? std::string() : info.modules.front();
-    std::error_code ec;
-    fs::path package_dir = info.python_source.empty() || top.empty() ? fs::path() : info.python_source / top;
-    const bool has_python_package = !package_dir.empty() && fs::is_directory(package_dir, ec);
-    if (has_python_package) layout.trees.emplace_back(package_dir, top);
-    for (const auto& a : output.artifacts) layout.artifacts.emplace_back(a.module, a.path);
-    // Installed files the package's sources do not already have.
-    for (const auto& [rel, src] : output.extra_files) {
-      bool in_tree = has_python_package && fs::exists(package_dir / fs::path(rel).lexically_relative(top), ec);
-      if (!in_tree) layout.extra_files.emplace_back(rel, src);
+    std::vector<Artifact> extensions = output.artifacts;
+    std::vector<std::pair<std::string, fs::path>> files = output.extra_files;
+    if (!output.ok) {  // a restage: read the tree again (throws BuildError when the settings broke meanwhile)
+      if (output.work_dir.empty()) throw BuildError("restaging " + info.id + " needs the work dir of its last build");
+      BuildJob job{info, python, output.work_dir};
+      auto plan = make_plan(job);
+      auto staged = staged_files(plan->request.dirs.platlib, packages_of(*plan), plan->config.exclude, python.ext_suffix);
+      extensions.clear();
+      files.clear();
+      for (const auto& f : staged) {
+        if (!f.module.empty()) extensions.push_back(Artifact{f.module, f.source, f.relpath});
+        else files.emplace_back(f.relpath, f.source);
+      }
     }
+    for (const auto& a : extensions) layout.placed_artifacts.emplace_back(a.module, a.relpath, a.path);
+    layout.extra_files = std::move(files);
     add_distribution(layout, info.root, /*cargo=*/false);  // <name>-<version>.dist-info from [project]
+    if (layout.distribution && (layout.distribution->version_dynamic || layout.distribution->version == "0.0.0")) {
+      try {  // a dynamic version from scikit-build-core's regex provider
+        BuildJob job{info, python, output.work_dir};
+        if (auto plan = make_plan(job); !plan->version.empty()) layout.distribution->version = plan->version;
+      } catch (const std::exception&) {
+        // the build itself reports broken settings
+      }
+    }
     return layout;
   }
 

@@ -65,7 +65,10 @@ const Project& ProjectManager::open(const fs::path& root, const std::optional<st
   }
   if (changed) persist();
   if (!project.pipeline) start_pipeline(project);
-  else if (python) project.pipeline->add_python(*python);
+  else {
+    merge_modules(project, project.pipeline->staged_modules());  // detection ran again
+    if (python) project.pipeline->add_python(*python);
+  }
   if (inserted) {
     spdlog::info("opened {} project {} at {}", to_string(project.info.kind), project.info.id, project.info.root.string());
     notify_changed();
@@ -122,6 +125,22 @@ void ProjectManager::start_pipeline(Project& project) {
   if (!pipeline_env_ || project.pipeline || project.error) return;
   project.pipeline = std::make_shared<ProjectPipeline>(*pipeline_env_, builders::backend_for(project.info.kind), project.info, project.pythons);
   project.pipeline->start();
+  // cmake: names its generations add (a module CMake installs next to the package) are the project's too.
+  merge_modules(project, project.pipeline->staged_modules());
+  project.pipeline->set_on_modules([this, id = project.info.id](const std::vector<std::string>& names) {
+    auto it = projects_.find(id);
+    if (it != projects_.end() && merge_modules(it->second, names)) notify_changed();
+  });
+}
+
+bool ProjectManager::merge_modules(Project& project, const std::vector<std::string>& names) {
+  bool added = false;
+  for (const auto& name : names)
+    if (std::find(project.info.modules.begin(), project.info.modules.end(), name) == project.info.modules.end()) {
+      project.info.modules.push_back(name);
+      added = true;
+    }
+  return added;
 }
 
 void ProjectManager::stop_pipeline(Project& project) {

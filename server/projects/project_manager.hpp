@@ -93,6 +93,7 @@ class ProjectManager {
   void persist() const;
   void notify_changed() const;
   void start_pipeline(Project& project);
+  static bool merge_modules(Project& project, const std::vector<std::string>& names);  // true when one was new
   void stop_pipeline(Project& project);
 
   Registry registry_;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <set>
 
+#include "builders/install_tree.hpp"
 #include "util/thread_check.hpp"
 
 namespace prestage::projects {
@@ -60,7 +62,10 @@ void ProjectPipeline::start() {
                    return self ? self->resolver_->pinned() : std::set<std::uint64_t>{};
                  },
                  [weak](const builders::Interpreter& python) {
-                   if (auto self = weak.lock()) self->resolver_->published(python);
+                   if (auto self = weak.lock()) {
+                     self->resolver_->published(python);
+                     if (self->on_modules_ && self->info_.kind == ProjectKind::cmake) self->on_modules_(self->staged_modules());
+                   }
                  },
                  [weak] {
                    if (auto self = weak.lock()) self->resolver_->forget();
@@ -145,6 +150,19 @@ void ProjectPipeline::sync() {
 void ProjectPipeline::when_idle(std::chrono::milliseconds timeout, std::function<void(bool)> done) {
   if (stopped_ || !resolver_) return done(true);
   resolver_->when_idle(timeout, std::move(done));
+}
+
+std::vector<std::string> ProjectPipeline::staged_modules() const {
+  std::vector<std::string> names;
+  if (info_.kind != ProjectKind::cmake) return names;
+  for (const auto& key : store_.python_keys())
+    if (auto latest = store_.latest(key)) {
+      std::set<std::string> extensions;
+      for (const auto& a : latest->artifacts) extensions.insert(a.relpath);
+      for (auto& name : builders::top_level_names_in(store_.generation_dir(key, latest->generation), extensions))
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+    }
+  return names;
 }
 
 State ProjectPipeline::state() const { return rounds_ && !stopped_ ? rounds_->state() : State::idle; }

@@ -72,6 +72,10 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::vector<GenerationSummary> generations() const;  // newest first
   BuildLog build_log() const;
   const ProjectInfo& info() const { return info_; }
+  // cmake: every importable top-level name of the newest generations (modules CMake installed next
+  // to the package too); `on_modules` hears them after each good build. Io thread.
+  std::vector<std::string> staged_modules() const;
+  void set_on_modules(std::function<void(const std::vector<std::string>&)> on_modules) { on_modules_ = std::move(on_modules); }
   std::uint64_t generation() const;
 
   // Answers at once, or, when `wait` and a build is running or queued, once it is over (bounded).
@@ -86,6 +90,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   const builders::BuildBackend& backend_;
   ProjectInfo info_;
   std::vector<std::string> pythons_;
+  std::function<void(const std::vector<std::string>&)> on_modules_;
   fs::path project_state_;
   stage::GenerationStore store_;
   boost::asio::strand<boost::asio::thread_pool::executor_type> work_;

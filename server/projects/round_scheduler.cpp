@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <boost/asio/post.hpp>
 
 #include "util/clock.hpp"
@@ -366,9 +368,20 @@ std::optional<stage::PackageLayout> RoundScheduler::restage_layout(const builder
   if (!latest) return std::nullopt;
   // The package's Python files from the sources, the extensions (already under their final module
   // names) from the newest generation.
-  auto layout = ctx_.backend.layout(info_, builders::BuildOutput{}, python);
+  builders::BuildOutput none;
+  none.work_dir = ctx_.work_root / python.key;
+  stage::PackageLayout layout;
+  try {
+    layout = ctx_.backend.layout(info_, none, python);
+  } catch (const std::exception& e) {  // e.g. broken settings: a full build reports them
+    spdlog::info("{}: cannot restage ({}); building", info_.id, e.what());
+    return std::nullopt;
+  }
   fs::path gen = ctx_.store.generation_dir(python.key, latest->generation);
-  for (const auto& a : latest->artifacts) layout.artifacts.emplace_back(a.module, gen / a.relpath);
+  std::set<std::string> placed;
+  for (const auto& entry : layout.placed_artifacts) placed.insert(std::get<0>(entry));
+  for (const auto& a : latest->artifacts)  // under the relpath they were staged at (e.g. name.abi3.so)
+    if (!placed.count(a.module)) layout.placed_artifacts.emplace_back(a.module, a.relpath, gen / a.relpath);
   return layout;
 }
 

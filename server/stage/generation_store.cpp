@@ -406,6 +406,10 @@ std::optional<Manifest> GenerationStore::publish(const PackageLayout& layout, Ma
       std::string rel = artifact_relpath(module, layout.ext_suffix);
       draft.artifacts.push_back({module, rel, stager.copy_file(source, rel)});
     }
+    for (const auto& [module, rel, source] : layout.placed_artifacts) {
+      std::string checked = checked_relpath(rel, "extension").generic_string();
+      draft.artifacts.push_back({module, checked, stager.copy_file(source, checked)});
+    }
     draft.distribution.clear();
     draft.dist_info.clear();
     if (layout.distribution) {  // last: its RECORD lists every file staged before it

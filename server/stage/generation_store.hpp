@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,8 @@ struct PackageLayout {
   std::optional<Distribution> distribution;  // a Python project's metadata: publish() writes <name>-<version>.dist-info/
                                              // at the generation root, with a RECORD of every staged file
   std::string error;  // set when the layout could not be computed (e.g. bad [project] metadata): publish() throws it
+  // (dotted module, relpath, built file): extensions staged under their own file name, e.g. "pkg/_core.abi3.so".
+  std::vector<std::tuple<std::string, std::string, fs::path>> placed_artifacts;
 };
 
 // "pkg._native" + ".cpython-311-x86_64-linux-gnu.so" -> "pkg/_native.cpython-311-x86_64-linux-gnu.so"

@@ -376,16 +376,16 @@ TEST_CASE("a cmake project builds and installs both modules and rebuilds without
   REQUIRE(modules.size() == 2);
   REQUIRE(modules.count("cmake_pkg._core"));
   REQUIRE(modules.count("cmake_pkg.subpkg._sub"));
-  CHECK(modules["cmake_pkg._core"] == work / "install" / "cmake_pkg" / ("_core" + python().ext_suffix));
+  CHECK(modules["cmake_pkg._core"] == work / "wheel" / "platlib" / "cmake_pkg" / ("_core" + python().ext_suffix));
   CHECK_THAT(first.out.log_tail, Catch::Contains("$ cmake -S"));
-  CHECK(python_eval(work / "install", "cmake_pkg._core", "m.get_num()") == "10");
+  CHECK(python_eval(work / "wheel" / "platlib", "cmake_pkg._core", "m.get_num()") == "10");
   CHECK(tree_listing(root) == before);
 
   replace_in_file(root / "src" / "core.cpp", "return 10;", "return 20;");
   RunResult second = run_build(job);
   REQUIRE(second.out.ok);
   CHECK_THAT(second.out.log_tail, !Catch::Contains("$ cmake -S"));  // configured once
-  CHECK(python_eval(work / "install", "cmake_pkg._core", "m.get_num()") == "20");
+  CHECK(python_eval(work / "wheel" / "platlib", "cmake_pkg._core", "m.get_num()") == "20");
 
   SECTION("a compile error names the file and line (GCC JSON injected at configure)") {
     int bad_line = line_of(root / "src" / "core.cpp", "return 20;");
