@@ -86,12 +86,12 @@ def plugin():
 def _prepare_cmake(root):
     """skbuild_c with a static version in pyproject.toml."""
     pyproject = root / "pyproject.toml"
-    text = pyproject.read_text().replace('name = "skbuild_c"', 'name = "Skbuild.C"').replace('version = "0.1.0"', 'version = "1.0.0"')
+    text = pyproject.read_text().replace('name = "skbuild_c"', 'name = "skbuild-c"').replace('version = "0.1.0"', 'version = "1.0.0"')
     text = text.replace('requires-python = ">=3.9"\n', 'requires-python = ">=3.9"\n' + PROJECT_METADATA.replace("{module}", "skbuild_c"))
     pyproject.write_text(text)
     with open(root / "src" / "skbuild_c" / "__init__.py", "a") as init:
         init.write(INIT_ADDITION)
-    return {"MODULE": "skbuild_c", "DIST_NAME": "Skbuild.C", "DIST_LOOKUP": "skbuild-c", "VERSION_FILE": str(pyproject),
+    return {"MODULE": "skbuild_c", "DIST_NAME": "skbuild-c", "DIST_LOOKUP": "Skbuild.C", "VERSION_FILE": str(pyproject),
             "VERSION_LINE": 'version = "X"'}
 
 

@@ -160,8 +160,6 @@ print("OK")
 """
 
 
-@pytest.mark.xfail(reason="the stage's .dist-info support (branch issue-15-codes, `stage: dist-info`) is not on main yet",
-                   strict=False)
 @pytest.mark.parametrize("case,module,dist,version,scripts", [
     ("src_layout", "mat_src_layout", "mat-src-layout", "0.3.1", {"mat-src-hello": "mat_src_layout:hello"}),
     ("workspace", "mat_ws", "mat-ws", "1.2.3", {}),  # version.workspace = true

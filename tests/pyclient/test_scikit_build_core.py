@@ -176,7 +176,6 @@ def project_entry(skb, module):
     raise AssertionError(f"no open project provides {module}")
 
 
-@pytest.mark.xfail(reason="needs the .dist-info mechanism (stage::Distribution, branch issue-15-codes)", strict=False)
 def test_metadata_version_and_entry_points(skb):
     root = copy_fixture(skb, "skb_meta")
     assert_ok(run_user(skb, root, """
