@@ -117,19 +117,7 @@ class CMakeErrorReader {
   bool in_stack_ = false;
 };
 
-std::optional<toml::table> read_pyproject(const fs::path& root) {
-  fs::path file = root / "pyproject.toml";
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  try {
-    return toml::parse(util::read_file(file), file.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
-        << e.source().begin.column;
-    throw BuildError(msg.str());
-  }
-}
+std::optional<toml::table> read_pyproject(const fs::path& root) { return parse_toml_file_as<BuildError>(root / "pyproject.toml"); }
 
 SkbuildFacts facts_for(const Interpreter& python) {
   SkbuildFacts f;

@@ -6,30 +6,13 @@
 #include <cctype>
 #include <sstream>
 
+#include "builders/project_files.hpp"
 #include "util/fs.hpp"
 
 namespace prestage::builders {
 namespace {
 
-std::optional<toml::table> parse_if_present(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  if (!fs::is_regular_file(file, ec)) throw MaturinConfigError(file.string() + " is not a regular file");
-  std::string text;
-  try {
-    text = util::read_file(file);
-  } catch (const std::exception& e) {
-    throw MaturinConfigError("cannot read " + file.string() + ": " + e.what());
-  }
-  try {
-    return toml::parse(text, file.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
-        << e.source().begin.column;
-    throw MaturinConfigError(msg.str());
-  }
-}
+std::optional<toml::table> parse_if_present(const fs::path& file) { return parse_toml_file_as<MaturinConfigError>(file); }
 
 std::optional<std::string> string_at(const std::optional<toml::table>& t, std::string_view path, const fs::path& file) {
   if (!t) return std::nullopt;

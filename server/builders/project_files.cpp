@@ -8,24 +8,13 @@
 
 namespace prestage::builders {
 
-std::optional<toml::table> parse_toml_if_present(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return std::nullopt;
-  if (!fs::is_regular_file(file, ec)) throw ProjectError(file.string() + " is not a regular file");
-  std::string text;
-  try {
-    text = util::read_file(file);
-  } catch (const std::system_error& e) {
-    throw ProjectError(std::string("cannot read ") + file.string() + ": " + e.what());
-  }
-  try {
-    return toml::parse(text, file.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
-        << e.source().begin.column;
-    throw ProjectError(msg.str());
-  }
+std::string read_text_file(const fs::path& file) { return util::read_file(file); }
+
+std::string toml_error_text(const fs::path& file, const toml::parse_error& e) {
+  std::ostringstream msg;
+  msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
+      << e.source().begin.column;
+  return msg.str();
 }
 
 ProjectFiles ProjectFiles::read(const fs::path& root) {

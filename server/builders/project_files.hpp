@@ -13,6 +13,9 @@
 namespace prestage::builders {
 namespace fs = std::filesystem;
 
+// util::read_file, here so the template above needs no util header.
+std::string read_text_file(const fs::path& file);
+
 struct ProjectFiles {
   fs::path root;  // canonical; a directory or a single source file
   bool is_file = false;
@@ -27,8 +30,31 @@ struct ProjectFiles {
   fs::path cargo_path() const { return root / "Cargo.toml"; }
 };
 
+// "broken FILE: what at line L, column C": how every backend words a TOML parse failure.
+std::string toml_error_text(const fs::path& file, const toml::parse_error& e);
+
+// Parses `file` when it exists; throws Error(message) when it is not a regular file, unreadable or
+// broken. Error is the caller's kind of bad input (ProjectError, BuildError, MaturinConfigError).
+template <class Error>
+std::optional<toml::table> parse_toml_file_as(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  if (!fs::is_regular_file(file, ec)) throw Error(file.string() + " is not a regular file");
+  std::string text;
+  try {
+    text = read_text_file(file);
+  } catch (const std::exception& e) {
+    throw Error("cannot read " + file.string() + ": " + e.what());
+  }
+  try {
+    return toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    throw Error(toml_error_text(file, e));
+  }
+}
+
 // Parses `file` when it exists (ProjectError when it is broken or not a regular file).
-std::optional<toml::table> parse_toml_if_present(const fs::path& file);
+inline std::optional<toml::table> parse_toml_if_present(const fs::path& file) { return parse_toml_file_as<ProjectError>(file); }
 
 // A string-valued key: nullopt when absent, ProjectError naming the key and `file` when it is not a string.
 std::optional<std::string> checked_string(const std::optional<toml::table>& table, std::string_view dotted_path,

@@ -227,37 +227,13 @@ std::optional<stage::Distribution> project_distribution(const toml::table& pypro
 }
 
 std::optional<stage::Distribution> read_project_distribution(const fs::path& root) {
-  fs::path file = root / "pyproject.toml";
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return std::nullopt;
-  toml::table doc;
-  try {
-    doc = toml::parse(util::read_file(file), file.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
-        << e.source().begin.column;
-    throw BuildError(msg.str());
-  } catch (const std::system_error& e) {
-    throw BuildError("cannot read " + file.string() + ": " + e.code().message());
-  }
-  return project_distribution(doc, file);
+  const fs::path file = root / "pyproject.toml";
+  auto doc = parse_toml_file_as<BuildError>(file);
+  if (!doc) return std::nullopt;
+  return project_distribution(*doc, file);
 }
 namespace {
-std::optional<toml::table> parse_if_present(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return std::nullopt;
-  try {
-    return toml::parse(util::read_file(file), file.string());
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "broken " << file.string() << ": " << e.description() << " at line " << e.source().begin.line << ", column "
-        << e.source().begin.column;
-    throw BuildError(msg.str());
-  } catch (const std::system_error& e) {
-    throw BuildError("cannot read " + file.string() + ": " + e.code().message());
-  }
-}
+std::optional<toml::table> parse_if_present(const fs::path& file) { return parse_toml_file_as<BuildError>(file); }
 }  // namespace
 
 std::string cargo_package_version(const fs::path& cargo_toml) {
