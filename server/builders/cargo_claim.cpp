@@ -1,5 +1,7 @@
 #include "builders/cargo_claim.hpp"
 
+#include "builders/project_files.hpp"
+
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
@@ -21,8 +23,7 @@ std::optional<toml::table> read_toml(const fs::path& file) {
   try {
     return toml::parse_file(file.string());
   } catch (const toml::parse_error& e) {
-    throw MaturinConfigError("broken " + file.string() + ": " + std::string(e.description()) + " at line " +
-                             std::to_string(e.source().begin.line) + ", column " + std::to_string(e.source().begin.column));
+    throw MaturinConfigError(toml_error_text(file, e));
   }
 }
 
