@@ -41,6 +41,10 @@ if hasattr(prestage.Client, "send"):
     timed(prestage.Client, "send", "spec/resolve round trip (send)")
 timed(_reload, "spec_for_reload", "spec_for_reload")
 timed(_reload, "release_pybind11_types", "pybind11 type release")
+timed(_reload, "_unload_changed_extensions", "unload changed extensions")
+timed(_reload, "forget_extension_submodules", "forget extension submodules")
+timed(_reload, "_repoint_subpackages", "repoint subpackages")
+timed(prestage.PrestageFinder, "_refresh_managed", "project/list refresh")
 timed(machinery.SourceFileLoader, "get_code", "get_code (compile or .pyc)")
 if hasattr(_reload, "StagedSourceLoader"):
     timed(_reload.StagedSourceLoader, "get_code", "get_code (staged)")

@@ -90,7 +90,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._push_client = None  # the push thread's own client, so it never waits on the importing threads'
         self._synced_bodies = {}  # (name, loaded) -> the encoded syncing spec/resolve request
         self.distributions = Distributions()  # importlib.metadata: dist-info paths from spec/resolve answers
-        self._seen_generation = {}  # project id -> generation of its last answer (a new one refreshes _managed)
+        self._seen_generation = {}  # project id -> generation of its last answer
+        self._names_may_grow = False  # a new generation came: a name not in _managed may be in project/list now
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -168,6 +169,9 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             self._rescan_sys_path()
         top, dot, _ = fullname.partition(".")
         if not dot:
+            if fullname not in self._managed and self._names_may_grow:
+                self._names_may_grow = False
+                self._refresh_managed()
             if fullname not in self._managed:
                 single = self._single_files.get(fullname)
                 if single is None:
@@ -224,7 +228,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             return iter(())
         if sys.path != self._path_snapshot:
             self._rescan_sys_path()  # opens the project the interpreter runs in, as an import would
-        if self._stale:
+        if self._stale or self._names_may_grow:
+            self._names_may_grow = False
             self._refresh_managed()
         projects = list({project.get("id"): project for project in self._managed.values()}.values())
         name = getattr(context, "name", None)
@@ -285,13 +290,14 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     def _learn_modules(self, resolved):
         """A cmake project's build can add top-level names (a module CMake installs next to the
-        package); project/list has them once that generation is out, so a new generation makes
-        the next import refresh the managed names first."""
+        package); project/list has them once that generation is out. So after a new generation the
+        next import of a top-level name the finder does not know asks project/list first; imports of
+        known names (a reload's own submodules) make no second round trip."""
         if isinstance(resolved, dict):
             project, generation = resolved.get("project"), resolved.get("generation")
             if project is not None and self._seen_generation.get(project) != generation:
                 self._seen_generation[project] = generation
-                self._stale = True
+                self._names_may_grow = True
         return resolved
 
     def _ask_synced(self, name, params):

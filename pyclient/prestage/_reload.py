@@ -185,8 +185,9 @@ def forget_extension_submodules(module):
                 reachable[id(value)] = value
                 pending.append(value)
     dropped = {}
-    for name, loaded in list(sys.modules.items()):
-        if name.startswith(prefix) and id(loaded) in reachable and reachable[id(loaded)] is loaded:
+    for value in reachable.values():  # looked up by name: no scan of sys.modules on every reload
+        name = value.__name__
+        if sys.modules.get(name) is value:
             dropped[name] = sys.modules.pop(name)
     return dropped
 
