@@ -5,6 +5,7 @@
 # Last line: soak: duration_s=.. saves=.. generations=.. fds=A->B rss_mb=A->B disk_mb_max=.. caught_up=yes|no
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$repo/.ci/setup.sh" >&2 || { echo "soak: set-up failed" >&2; exit 1; }  # packages and the build, as ./test.sh
 export PRESTAGE_SERVER=${PRESTAGE_SERVER:-$repo/build/server/app/prestaged}
 exec /usr/bin/python3 - "${1:-300}" "$repo" <<'PY'
 import http.client, json, os, pathlib, shutil, signal, subprocess, sys, tempfile, time
