@@ -14,6 +14,19 @@ PYTHON = sys.executable
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 
 
+# Pasted into scenario scripts (run by run_python): replaces `old` by `new` once in a source file,
+# failing when `old` is not there, the way a user's edit-and-save does. Needs `pathlib` imported.
+EDIT_FUNCTION = """
+import pathlib
+
+def edit(path, old, new):
+    path = pathlib.Path(path)
+    text = path.read_text()
+    assert old in text, (old, str(path))
+    path.write_text(text.replace(old, new, 1))
+"""
+
+
 def run_python(code, *, env=None, cwd=None, timeout=600, python=PYTHON, expect_ok=True):
     """Runs `code` in a fresh interpreter with pyclient/ importable; returns the completed process."""
     full_env = {**os.environ, **(env or {})}

@@ -6,18 +6,13 @@ import uuid
 
 import pytest
 
-from helpers import PYCLIENT, run_python
+from helpers import EDIT_FUNCTION, PYCLIENT, run_python
 
 PROLOGUE = """
 import importlib, json, os, pathlib, pickle, sys, time
 import prestage
 
-def edit(path, old, new):
-    path = pathlib.Path(path)
-    text = path.read_text()
-    assert old in text, (old, str(path))
-    path.write_text(text.replace(old, new, 1))
-
+""" + EDIT_FUNCTION + """
 def project_of(name):
     for project in prestage.status():
         if name in project["modules"]:

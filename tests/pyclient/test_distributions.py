@@ -10,19 +10,14 @@ import uuid
 
 import pytest
 
-from helpers import run_python
+from helpers import EDIT_FUNCTION, run_python
 
 SCENARIO = r"""
 import importlib, importlib.metadata as md, pathlib, sys
 import prestage
 prestage.install()
 
-def edit(path, old, new):
-    path = pathlib.Path(path)
-    text = path.read_text()
-    assert old in text, (old, str(path))
-    path.write_text(text.replace(old, new, 1))
-
+""" + EDIT_FUNCTION + r"""
 # Before any import: found through prestage's finder, in the newest generation.
 assert MODULE not in sys.modules
 assert md.version(DIST_LOOKUP) == "1.0.0", md.version(DIST_LOOKUP)

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from helpers import EXT_SUFFIX, FIXTURES, run_python
+from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, run_python
 
 PROLOGUE = """
 import importlib, json, pathlib, sys
@@ -19,12 +19,7 @@ import prestage
 prestage.install(wait_timeout=1200)
 ROOT = pathlib.Path.cwd()
 
-def edit(path, old, new):
-    path = pathlib.Path(path)
-    text = path.read_text()
-    assert old in text, (old, str(path))
-    path.write_text(text.replace(old, new, 1))
-
+""" + EDIT_FUNCTION + """
 def build_error(action):
     try:
         action()

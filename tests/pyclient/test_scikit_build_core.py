@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import Daemon, server_binary
-from helpers import EXT_SUFFIX, FIXTURES, copy_tree, run_python
+from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, copy_tree, run_python
 
 SOABI = sysconfig.get_config_var("SOABI")
 TIMEOUT = 1200
@@ -22,12 +22,7 @@ import ctypes, importlib, importlib.metadata, json, os, pathlib, sys, sysconfig
 import prestage
 prestage.install()
 
-def edit(path, old, new):
-    path = pathlib.Path(path)
-    text = path.read_text()
-    assert old in text, (old, str(path))
-    path.write_text(text.replace(old, new, 1))
-
+""" + EDIT_FUNCTION + """
 def tree(module):
     '''Files of the generation holding `module`, relative to it (no manifest, no dist-info).'''
     gen = pathlib.Path(module.__file__).resolve().parent
