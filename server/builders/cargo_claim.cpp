@@ -19,12 +19,11 @@ bool inside(const fs::path& path, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != ".." && rel != ".";
 }
 
-std::optional<toml::table> read_toml(const fs::path& file) {
-  try {
-    return toml::parse_file(file.string());
-  } catch (const toml::parse_error& e) {
-    throw MaturinConfigError(toml_error_text(file, e));
-  }
+// A manifest that must be there (a workspace root or member): absent, unreadable or broken names the file.
+toml::table read_toml(const fs::path& file) {
+  auto table = parse_toml_file_as<MaturinConfigError>(file);
+  if (!table) throw MaturinConfigError("there is no " + file.string());
+  return std::move(*table);
 }
 
 std::vector<std::string> strings_at(const toml::table& t, std::string_view path) {
@@ -76,8 +75,8 @@ bool builds_pyo3_cdylib(const toml::table& manifest) {
 fs::path extension_member(const fs::path& root) {
   auto manifest = read_toml(root / "Cargo.toml");
   std::vector<fs::path> found;
-  for (const auto& dir : workspace_members(root, *manifest))
-    if (auto member = read_toml(dir / "Cargo.toml"); builds_pyo3_cdylib(*member)) found.push_back(dir / "Cargo.toml");
+  for (const auto& dir : workspace_members(root, manifest))
+    if (builds_pyo3_cdylib(read_toml(dir / "Cargo.toml"))) found.push_back(dir / "Cargo.toml");
   if (found.empty())
     throw MaturinConfigError("the workspace at " + root.string() +
                              " has no extension member (a member with crate-type = [\"cdylib\"] that depends on pyo3 or pyo3-ffi)");
