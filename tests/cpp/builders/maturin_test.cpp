@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "builders/cargo_claim.hpp"
 #include "builders/cargo_errors.hpp"
 #include "builders/maturin_glob.hpp"
 #include "builders/maturin_layout.hpp"
@@ -161,6 +162,15 @@ TEST_CASE("a virtual workspace root asks for its member") {
   auto p = resolve_maturin_project(tmp.path(), tmp.path() / "ext" / "Cargo.toml");
   CHECK(p.project_root == tmp.path() / "ext");
   CHECK(p.module_name == "demo_crate");
+}
+
+TEST_CASE("a workspace member's broken Cargo.toml is named when the root is claimed") {
+  test::TempDir tmp("maturin");
+  write(tmp.path() / "Cargo.toml", "[workspace]\nmembers = [\"ext\"]\n");
+  write(tmp.path() / "ext" / "Cargo.toml", "[package\nname = \"x\"\n");
+  ProjectInfo info;
+  info.root = tmp.path();
+  CHECK_THROWS_WITH(claim_cargo_project(info), Catch::Contains((tmp.path() / "ext" / "Cargo.toml").string()));
 }
 
 TEST_CASE("cargo's plain error blocks, without the compile summaries") {
