@@ -1,12 +1,11 @@
 """Reload scenarios against the real prestaged, real builds, each in a clean interpreter."""
 import json
-import subprocess
 import sys
 import uuid
 
 import pytest
 
-from helpers import EDIT_FUNCTION, PYCLIENT, run_python
+from helpers import EDIT_FUNCTION, run_python
 
 PROLOGUE = """
 import importlib, json, os, pathlib, pickle, sys, time
@@ -282,25 +281,3 @@ print("OK")
 """, SOURCE=source, PATH_ENTRY=resolved["path_entry"])
     assert result.stdout.strip().endswith("OK")
 
-
-def test_cli(daemon, opened):
-    source = opened("single/single_cpp.cpp")
-
-    def cli(*arguments):
-        return subprocess.run(
-            [sys.executable, "-m", "prestage", *arguments], capture_output=True, text=True, timeout=300,
-            env={**__import__("os").environ, **daemon.env, "PYTHONPATH": str(PYCLIENT)},
-        )
-
-    status = cli("status")
-    assert status.returncode == 0 and str(source) in status.stdout
-    opened_result = cli("open", str(source))
-    assert opened_result.returncode == 0 and json.loads(opened_result.stdout)["kind"] == "cpp-file"
-    built = cli("build", str(source))
-    assert built.returncode == 0 and json.loads(built.stdout)["queued"] is True
-    log = cli("log", str(source))
-    assert log.returncode == 0 and log.stdout.startswith("generation ")
-    bad = cli("frobnicate")
-    assert bad.returncode == 2 and "unknown command" in bad.stderr
-    missing = cli("open", str(source.parent / "missing.cpp"))
-    assert missing.returncode != 0 and "does not exist" in (missing.stderr + missing.stdout)
