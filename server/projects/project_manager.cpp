@@ -1,6 +1,7 @@
 #include "projects/project_manager.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <system_error>
@@ -12,6 +13,7 @@ void validate_python(const std::string& python) {
   if (!p.is_absolute()) throw ProjectError("python \"" + python + "\" must be an absolute path to an interpreter");
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) throw ProjectError("python \"" + python + "\" is not an existing file");
+  if (::access(p.c_str(), X_OK) != 0) throw ProjectError("python \"" + python + "\" is not executable");
 }
 
 void RecentPythonChecks::validate(const std::string& python) {

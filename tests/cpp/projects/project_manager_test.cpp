@@ -116,16 +116,23 @@ TEST_CASE("a corrupt registry is moved aside and the manager starts empty") {
 TEST_CASE("recent python checks remember a pass for their bound only, and never a failure") {
   TempDir work("projects");
   const fs::path python = work.path() / "python3";
-  write_text(python, "#!/bin/sh\n");
+  auto write_interpreter = [&] {
+    write_text(python, "#!/bin/sh\n");
+    fs::permissions(python, fs::perms::owner_all);
+  };
+  write_interpreter();
+  const fs::path notes = work.path() / "notes.txt";
+  write_text(notes, "not a program\n");
   RecentPythonChecks trusting(std::chrono::hours(1));
   RecentPythonChecks checking(std::chrono::milliseconds(0));
   trusting.validate(python.string());
   checking.validate(python.string());
   CHECK_THROWS_WITH(trusting.validate("python3"), Catch::Contains("absolute"));
   CHECK_THROWS_WITH(trusting.validate((work.path() / "missing").string()), Catch::Contains("missing"));
+  CHECK_THROWS_WITH(trusting.validate(notes.string()), Catch::Contains(notes.string()) && Catch::Contains("not executable"));
   fs::remove(python);
   CHECK_NOTHROW(trusting.validate(python.string()));  // within the bound: remembered
   CHECK_THROWS_WITH(checking.validate(python.string()), Catch::Contains(python.string()) && Catch::Contains("not an existing file"));
-  write_text(python, "#!/bin/sh\n");
+  write_interpreter();
   CHECK_NOTHROW(checking.validate(python.string()));
 }
