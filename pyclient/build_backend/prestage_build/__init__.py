@@ -1,7 +1,7 @@
 """prestage's PEP 517 build backend: CMake builds the daemon, the standard library writes the wheel.
 
 pyproject.toml names it with `backend-path`, so `pip install --no-build-isolation .` needs neither
-setuptools nor wheel. config_settings (`pip ... -C key=value`):
+setuptools nor wheel. config_settings (`pip ... --config-settings key=value`):
     build-dir=PATH   keep the CMake build dir there (incremental rebuilds) instead of a temporary one
 Environment: CMAKE_ARGS (extra configure arguments, e.g. -DCMAKE_BUILD_TYPE=Debug), and whatever
 CMake itself reads: CMAKE_GENERATOR, CMAKE_BUILD_PARALLEL_LEVEL, CMAKE_CXX_COMPILER_LAUNCHER, CXX ..."""

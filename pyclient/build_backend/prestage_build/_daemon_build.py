@@ -16,15 +16,21 @@ BUILD_TYPE = "Release"
 
 @contextmanager
 def build_directory(config_settings):
-    """config_settings["build-dir"] if given (kept, so a rebuild is incremental), else a temporary dir."""
+    """config_settings["build-dir"] if given (kept, so a rebuild is incremental), else a temporary dir,
+    removed after a good build and kept after a failed one so the logs CMake points at still exist."""
     requested = (config_settings or {}).get("build-dir")
     if requested:
         path = Path(requested).resolve()
         path.mkdir(parents=True, exist_ok=True)
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="prestage-build-") as temporary:
-        yield Path(temporary)
+    path = Path(tempfile.mkdtemp(prefix="prestage-build-"))
+    try:
+        yield path
+    except BaseException:
+        print(f"prestage_build: the failed build dir is kept at {path}", file=sys.stderr, flush=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def build_daemon(source_dir, build_dir):
