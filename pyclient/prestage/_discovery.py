@@ -44,16 +44,21 @@ def read_server_json(state_dir):
 
 
 def find_server_executable():
-    """PRESTAGE_SERVER, else prestaged on PATH, else the source tree's build/; None if none exists."""
+    """The prestaged to start, or None if none exists. In order:
+    1. PRESTAGE_SERVER: an explicit choice always wins;
+    2. prestage/bin/prestaged beside this package: the daemon a wheel (or `cmake --install`) bundled,
+       built from the same sources as this client, so their protocol matches;
+    3. the source tree's build/server/app/prestaged: a checkout run with PYTHONPATH=pyclient wants the
+       tree's fresh build, not an older install;
+    4. prestaged on PATH, last because it may be any version."""
     explicit = os.environ.get("PRESTAGE_SERVER")
     if explicit:
         return explicit
-    on_path = shutil.which("prestaged")
-    if on_path:
-        return on_path
-    repo = Path(__file__).resolve().parent.parent.parent
-    candidate = repo / "build" / "server" / "app" / "prestaged"
-    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "bin" / "prestaged", package.parent.parent / "build" / "server" / "app" / "prestaged"):
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("prestaged")
 
 
 def not_running_message(state_dir, detail=""):

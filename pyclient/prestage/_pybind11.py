@@ -12,7 +12,11 @@ import sysconfig
 import threading
 from pathlib import Path
 
-_SOURCE = Path(__file__).resolve().parent.parent / "native" / "prestage_pybind11.cpp"
+_PACKAGE = Path(__file__).resolve().parent
+# An installed copy carries the source inside the package; a checkout has it in pyclient/native.
+_SOURCE = next((path for path in (_PACKAGE / "native" / "prestage_pybind11.cpp",
+                                  _PACKAGE.parent / "native" / "prestage_pybind11.cpp") if path.is_file()),
+               _PACKAGE.parent / "native" / "prestage_pybind11.cpp")
 _lock = threading.Lock()
 _cache = {}
 
