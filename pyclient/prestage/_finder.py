@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from . import _reentry, _reload
+from . import _progress, _reentry, _reload
 from ._distributions import Distributions
 from ._client import Client, encode
 from ._errors import BUILD_FAILED, BUILD_TIMEOUT, BuildError, BuildTimeout, PrestageError, RpcError
@@ -256,11 +256,10 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
     # -- daemon ---------------------------------------------------------------------------------
     def _resolve(self, name, *, loaded):
         """The newest spec of `name`. The first call syncs: the daemon takes in every save completed
-        before it (and waits for the build they start); later calls only wait. One progress line
-        after a second of waiting."""
+        before it (and waits for the build they start); past its first second, _wait_for_build
+        waits on and shows the build's progress."""
         params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded, "sync": True}
         deadline = time.monotonic() + self.wait_timeout
-        announced = False
         while True:
             try:
                 if params["sync"] and "." not in name and hasattr(self.client, "send"):
@@ -275,18 +274,36 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 if error.code != BUILD_TIMEOUT:
                     raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
             params["sync"] = False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BuildTimeout(
-                    f"prestage: the build providing {name!r} did not finish within {self.wait_timeout:g} s "
-                    "(see `python -m prestage status`)",
-                    name=name,
-                )
-            if not announced:
-                sys.stderr.write(f"prestage: waiting for the build providing {name!r}...\n")
-                sys.stderr.flush()
-                announced = True
-            params["wait"] = min(remaining, 30.0)
+            return self._wait_for_build(name, params, deadline)
+
+    def _wait_for_build(self, name, params, deadline):
+        """The build outlasted the first ask: asks again (without sync) in short long-polling slices
+        until it is over, showing the progress each timeout carries."""
+        reporter = _progress.BuildProgressReporter(name)
+        reporter.update(None)  # the first second has passed: say what the import waits for
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BuildTimeout(
+                        f"prestage: the build providing {name!r} did not finish within {self.wait_timeout:g} s "
+                        "(see `python -m prestage status`)",
+                        name=name,
+                    )
+                params["wait"] = min(remaining, reporter.slice_s)
+                try:
+                    resolved = self._ask(self.client, name, params, params["wait"] + 60)
+                except RpcError as error:
+                    if error.code == BUILD_FAILED:
+                        raise BuildError.from_rpc_data(name, error.data) from None
+                    if error.code != BUILD_TIMEOUT:
+                        raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
+                    reporter.update(error.data.get("progress") if isinstance(error.data, dict) else None)
+                    continue
+                self.distributions.record(resolved)
+                return self._learn_modules(resolved)
+        finally:
+            reporter.close()
 
     def _learn_modules(self, resolved):
         """A cmake project's build can add top-level names (a module CMake installs next to the

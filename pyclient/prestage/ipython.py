@@ -1,8 +1,12 @@
 """`%load_ext prestage`: reloads managed modules with a newer generation before each cell."""
 import importlib
 import sys
+import time
 
 import prestage
+from prestage._progress import BuildProgressReporter
+
+_PROGRESS_AFTER_S = 1.0  # as an import: a build shorter than this shows nothing
 
 _controller = None
 
@@ -26,7 +30,7 @@ class NotebookReloader:
         finder.pending_reload_projects.difference_update(requested)
         try:
             # Every save made before this cell is built (or found unchanged) before the cell runs.
-            projects = prestage.sync(sorted(set(loaded.values())), timeout=finder.wait_timeout)
+            projects = self._sync_showing_progress(loaded, finder.wait_timeout)
         except (prestage.PrestageError, TimeoutError) as error:
             print(f"prestage: not reloading: {error}", file=sys.stderr)
             return
@@ -48,6 +52,30 @@ class NotebookReloader:
                 print(f"prestage: reloading {name} failed: {error!r}", file=sys.stderr)
                 continue
             print(f"prestage: reloaded {name} (generation {finder.state.generation_by_module.get(name)})")
+
+    @staticmethod
+    def _sync_showing_progress(loaded, timeout):
+        """prestage.sync of the loaded modules' projects; past its first second, an updating display
+        of the build's progress (project/list's `progress`) while it waits in short slices."""
+        ids = sorted(set(loaded.values()))
+        deadline = time.monotonic() + timeout
+        try:
+            return prestage.sync(ids, timeout=min(_PROGRESS_AFTER_S, timeout))
+        except TimeoutError:
+            pass
+        names = sorted(name for name, project in loaded.items() if project in ids)
+        reporter = BuildProgressReporter(", ".join(names))
+        try:
+            while True:
+                building = [p.get("progress") for p in prestage.status() if p.get("id") in ids and p.get("progress")]
+                reporter.update(building[0] if building else None)
+                try:
+                    return prestage.sync(ids, timeout=max(min(deadline - time.monotonic(), reporter.slice_s), 0.0))
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(f"still building after {timeout:g} s: {', '.join(names)}") from None
+        finally:
+            reporter.close()
 
     def _report_failure(self, name, project):
         """Says once per failed build that the cell runs the previous generation."""

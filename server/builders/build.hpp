@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "builders/build_error.hpp"
+#include "builders/build_progress.hpp"
 #include "builders/diagnostic.hpp"
 #include "builders/interpreter.hpp"
 #include "projects/project.hpp"
@@ -53,7 +54,8 @@ class BuildTask {
   virtual void cancel() = 0;
 };
 
-using ProgressFn = std::function<void(const std::string& message)>;  // e.g. "Compiling pyo3 v0.17.3"
+// A monotone fraction within one build (BuildSession keeps it so); e.g. "[3/9] Building CXX object a.o".
+using ProgressFn = std::function<void(const BuildProgress& progress)>;
 using DoneFn = std::function<void(BuildOutput)>;
 
 }  // namespace prestage::builders

@@ -80,8 +80,8 @@ void BuildSession::add_diagnostic(Diagnostic d) {
   if (output_.diagnostics.size() < max_diagnostics) output_.diagnostics.push_back(std::move(d));
 }
 
-void BuildSession::report_progress(const std::string& message) {
-  if (progress_ && !finished_) progress_(message);
+void BuildSession::report_progress(BuildProgress progress) {
+  if (progress_ && !finished_) progress_(monotone_.apply(std::move(progress)));
 }
 
 std::size_t BuildSession::error_count() const {

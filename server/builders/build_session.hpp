@@ -37,7 +37,8 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
 
   void log(std::string_view line) { log_.append_line(line); }
   void add_diagnostic(Diagnostic d);
-  void report_progress(const std::string& message);
+  void report_progress(const std::string& message) { report_progress(BuildProgress{message, {}, {}}); }
+  void report_progress(BuildProgress progress);  // a fraction that would go back is dropped
 
   // Finishing; each is a no-op once the build has finished.
   void succeed();
@@ -58,6 +59,7 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
   boost::asio::io_context& io_;
   BuildJob job_;
   ProgressFn progress_;
+  MonotoneProgress monotone_;
   DoneFn done_;
   BuildOutput output_;
   BoundedLog log_;

@@ -21,6 +21,15 @@ struct CargoState {
   std::optional<fs::path> other_cdylib;  // any other cdylib, used when ours is not identified
   CargoPlainErrors plain;                // cargo's own `error:` blocks on stderr
   std::size_t json_errors = 0;           // rustc errors from compiler-message
+  std::optional<CargoUnitCount> units;   // run_cargo's crate count (not cargo metadata's run)
+  std::optional<Fraction> fraction;      // the newest one, sent with each status line
+  std::string status;                    // cargo's newest status line ("Compiling pyo3 v0.17.3")
+
+  void report(BuildSession* s, std::string message) const {
+    BuildProgress p{std::move(message), {}, {}};
+    if (fraction) p.done = fraction->done, p.total = fraction->total;
+    s->report_progress(std::move(p));
+  }
 };
 
 // After a failed cargo run: cargo's plain `error:` blocks become diagnostics at `manifest` and the
@@ -76,6 +85,7 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
   const bool maturin_checks = options.maturin_checks;
   fs::path project_root = job.project.root;
   auto state = std::make_shared<CargoState>();
+  state->units.emplace(job.work_dir);
   BuildSession* s = session.get();
 
   auto on_line = [s, state, crate_dir, project_root](StreamKind kind, const std::string& line) {
@@ -84,7 +94,10 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
       state->plain.feed(line);
       std::string_view text = trim(line);
       // Display only: cargo's status lines ("Compiling pyo3 v0.17.3") as progress.
-      if (text.substr(0, 10) == "Compiling " || text.substr(0, 9) == "Finished ") s->report_progress(std::string(text));
+      if (text.substr(0, 10) == "Compiling " || text.substr(0, 9) == "Finished ") {
+        state->status = std::string(text);
+        state->report(s, state->status);
+      }
       return;
     }
     auto msg = nlohmann::json::parse(line, nullptr, false);
@@ -106,6 +119,10 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
       }
     } else if (reason == "compiler-artifact") {
       const auto& target = msg["target"];
+      state->fraction = state->units->artifact();  // fresh units count too
+      if (state->fraction)
+        state->report(s, !state->status.empty() ? state->status
+                                                : "Built " + (target.is_object() ? target.value("name", std::string("a crate")) : "a crate"));
       bool is_cdylib = false;
       if (target.is_object() && target.contains("kind") && target["kind"].is_array())
         for (const auto& k : target["kind"]) is_cdylib = is_cdylib || k == "cdylib";
@@ -122,6 +139,7 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
 
   auto next = [s, state, module_name, manifest, maturin_checks](const ProcessExit& exit) {
     if (exit.signaled || exit.exit_code != 0) return fail_cargo(s, *state, "cargo build", manifest, exit);
+    state->units->remember();  // cargo built the whole graph: the next build's total
     std::optional<fs::path> file = state->cdylib ? state->cdylib : state->other_cdylib;
     if (!file) return s->fail("cargo built no cdylib; set crate-type = [\"cdylib\"] in Cargo.toml's [lib]");
     if (maturin_checks)

@@ -288,7 +288,7 @@ void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_
     }
     s->log(line);
     if (cmake_errors->feed(line)) return;
-    if (line.size() > 1 && line[0] == '[' && line.find(']') != std::string::npos) s->report_progress(line);
+    if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
   };
   auto next = [session, s, cmake_errors, plan](const ProcessExit& exit) {
     cmake_errors->flush();

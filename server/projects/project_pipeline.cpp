@@ -52,6 +52,11 @@ void ProjectPipeline::start() {
                    },
                    [weak] {
                      if (auto self = weak.lock(); self && self->rounds_) self->rounds_->request_round();
+                   },
+                   [weak]() -> std::optional<BuildProgress> {
+                     auto self = weak.lock();
+                     if (!self || !self->rounds_ || self->stopped_) return std::nullopt;
+                     return self->rounds_->progress();
                    }},
       info_);
   rounds_ = std::make_shared<RoundScheduler>(
@@ -197,6 +202,7 @@ ProjectStatus ProjectPipeline::status() const {
     }
   }
   s.watch.files = rounds_ ? rounds_->files() : 0;
+  if (rounds_ && !stopped_) s.progress = rounds_->progress();
   if (watcher_) {
     s.watch.overflows = watcher_->overflows();
     s.watch.mode = std::string(watcher_->mode());

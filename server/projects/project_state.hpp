@@ -9,10 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "builders/build_progress.hpp"
 #include "builders/diagnostic.hpp"
 
 namespace prestage::projects {
 namespace fs = std::filesystem;
+using builders::BuildProgress;
 
 // What project/state reports: idle, queued (settling, scanning, waiting for a build slot) or building.
 enum class State { idle, queued, building };
@@ -50,6 +52,7 @@ struct ProjectStatus {
   // The newest build; after a restart, the newest staged generation as a good build with an empty log.
   std::optional<BuildRecord> last_build;
   WatchStatus watch;
+  std::optional<BuildProgress> progress;  // the running build's newest report
 };
 
 // The newest build's output for build/log.
@@ -98,6 +101,7 @@ struct ResolveOutcome {
   std::string message;
   std::string project;                    // set with an error
   std::optional<BuildRecord> failed_build;  // set with build_failed
+  std::optional<BuildProgress> progress;    // with wait_timed_out: how far the build it waits for is
 };
 
 // Serializes a spec (null: the project does not provide the module) into the text spec/resolve sends.
@@ -108,7 +112,7 @@ class ProjectEvents {
  public:
   virtual ~ProjectEvents() = default;
   virtual void build_started(const std::string& project, const std::vector<std::string>& reasons) = 0;
-  virtual void build_progress(const std::string& project, const std::string& message) = 0;
+  virtual void build_progress(const std::string& project, const BuildProgress& progress) = 0;
   virtual void build_finished(const std::string& project, const BuildRecord& record) = 0;
   virtual void state_changed(const std::string& project, State state) = 0;
 };

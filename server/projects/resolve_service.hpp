@@ -41,6 +41,7 @@ struct ResolveHooks {
   std::function<bool()> busy;                          // a round is settling or running
   std::function<void(const std::string&)> add_python;  // a new target interpreter
   std::function<void()> request_round;
+  std::function<std::optional<BuildProgress>()> progress;  // the running build's, for a timed-out wait
 };
 
 class ResolveService : public std::enable_shared_from_this<ResolveService> {

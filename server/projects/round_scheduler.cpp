@@ -50,6 +50,7 @@ void RoundScheduler::stop() {
   release_slot();
   phase_ = Phase::idle;
   settling_ = false;
+  progress_.reset();
 }
 
 void RoundScheduler::add_python(const std::string& python) {
@@ -229,8 +230,11 @@ void RoundScheduler::build_next_python() {
   std::weak_ptr<RoundScheduler> weak = weak_from_this();
   task_ = ctx_.backend.start(
       ctx_.io, std::move(job),
-      [weak](const std::string& message) {
-        if (auto self = weak.lock(); self && !self->stopped_) self->ctx_.events.build_progress(self->info_.id, message);
+      [weak](const builders::BuildProgress& progress) {
+        if (auto self = weak.lock(); self && !self->stopped_) {
+          self->progress_ = progress;
+          self->ctx_.events.build_progress(self->info_.id, progress);
+        }
       },
       [weak, interp = *interp, began](builders::BuildOutput output) {
         if (auto self = weak.lock()) self->build_finished(interp, std::move(output), began);
@@ -240,6 +244,7 @@ void RoundScheduler::build_next_python() {
 void RoundScheduler::build_finished(const builders::Interpreter& python, builders::BuildOutput output, Clock::time_point began) {
   util::assert_on_io("RoundScheduler::build_finished");
   task_.reset();
+  progress_.reset();
   if (stopped_) return;
   const auto duration = ms_since(began);
   if (output.cancelled) return finish_round(false);
@@ -334,6 +339,7 @@ void RoundScheduler::finish_round(bool completed) {
   release_slot();
   phase_ = Phase::idle;
   task_.reset();
+  progress_.reset();
   if (completed) {
     // The generation now matches the tree (or the build failed and will be retried on the next change).
     unbuilt_ = false;

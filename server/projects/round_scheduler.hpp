@@ -90,6 +90,8 @@ class RoundScheduler : public std::enable_shared_from_this<RoundScheduler> {
   bool busy() const { return phase_ != Phase::idle || settling_; }
   Phase phase() const { return phase_; }
   std::size_t files() const { return files_; }
+  // The running build's newest progress report; nullopt between builds.
+  const std::optional<BuildProgress>& progress() const { return progress_; }
 
  private:
   void schedule_settle();
@@ -143,6 +145,7 @@ class RoundScheduler : public std::enable_shared_from_this<RoundScheduler> {
   std::string round_source_hash_;
   std::vector<std::string> round_reasons_;
   std::shared_ptr<builders::BuildTask> task_;
+  std::optional<BuildProgress> progress_;
   std::size_t files_ = 0;
 };
 }  // namespace prestage::projects

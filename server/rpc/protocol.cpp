@@ -16,6 +16,15 @@ nlohmann::json watch_json(const projects::WatchStatus& w) {
 }
 }  // namespace
 
+nlohmann::json progress_json(const projects::BuildProgress& p) {
+  nlohmann::json j = {{"message", p.message}};
+  if (p.has_fraction()) {
+    j["done"] = *p.done;
+    j["total"] = *p.total;
+  }
+  return j;
+}
+
 nlohmann::json distribution_json(const ProjectInfo& info) {
   return info.distribution.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.distribution);
 }
@@ -42,6 +51,7 @@ nlohmann::json project_entry(const projects::Project& p) {
     j["state"] = to_string(s.state);
     j["last_build"] = s.last_build ? last_build_json(*s.last_build) : nlohmann::json(nullptr);
     j["watch"] = watch_json(s.watch);
+    if (s.progress && s.state == projects::State::building) j["progress"] = progress_json(*s.progress);
   }
   if (p.error) j["error"] = *p.error;
   return j;
@@ -96,7 +106,11 @@ Error resolve_error(const projects::ResolveOutcome& o) {
               {{"project", o.project}, {"generation", r.generation}, {"diagnostics", r.diagnostics}, {"log_tail", r.log_tail}}};
     }
     case ResolveError::project_closed: return {codes::build_failed, o.message, nullptr};
-    case ResolveError::wait_timed_out: return {codes::build_timeout, o.message, {{"project", o.project}}};
+    case ResolveError::wait_timed_out: {
+      nlohmann::json data = {{"project", o.project}};
+      if (o.progress) data["progress"] = progress_json(*o.progress);
+      return {codes::build_timeout, o.message, std::move(data)};
+    }
     case ResolveError::not_built: return {codes::not_built, o.message, {{"project", o.project}}};
     case ResolveError::invalid_python: return {codes::invalid_params, o.message, nullptr};
     case ResolveError::none: break;
@@ -108,8 +122,10 @@ void NotifyingEvents::build_started(const std::string& project, const std::vecto
   notifier_.broadcast(kBuildStarted, {{"project", project}, {"reason", reasons}});
 }
 
-void NotifyingEvents::build_progress(const std::string& project, const std::string& message) {
-  notifier_.broadcast(kBuildProgress, {{"project", project}, {"message", message}});
+void NotifyingEvents::build_progress(const std::string& project, const projects::BuildProgress& progress) {
+  nlohmann::json params = progress_json(progress);
+  params["project"] = project;
+  notifier_.broadcast(kBuildProgress, params);
 }
 
 void NotifyingEvents::build_finished(const std::string& project, const projects::BuildRecord& r) {

@@ -39,7 +39,7 @@ class NotifyingEvents final : public projects::ProjectEvents {
  public:
   explicit NotifyingEvents(Notifier& notifier) : notifier_(notifier) {}
   void build_started(const std::string& project, const std::vector<std::string>& reasons) override;
-  void build_progress(const std::string& project, const std::string& message) override;
+  void build_progress(const std::string& project, const projects::BuildProgress& progress) override;
   void build_finished(const std::string& project, const projects::BuildRecord& record) override;
   void state_changed(const std::string& project, projects::State state) override;
 

@@ -5,7 +5,8 @@ import * as vscode from 'vscode';
 import { PrestageClient } from './core/client';
 import { groupByFile, projectDirectory, type EditorDiagnostic } from './core/diagnostics';
 import { resolveStateDir, expandHome } from './core/discovery';
-import type { BuildFinishedParams, GenerationEntry } from './core/protocol';
+import type { BuildFinishedParams, BuildProgressParams, GenerationEntry } from './core/protocol';
+import { ProgressReporter } from './core/progress';
 import { ProjectTracker, projectName, type TrackedProject } from './core/state';
 
 const projectMarkers = ['Cargo.toml', 'pyproject.toml', 'CMakeLists.txt'];
@@ -31,7 +32,7 @@ class PrestageController implements vscode.Disposable {
   private readonly statusItem = vscode.window.createStatusBarItem('prestage.status', vscode.StatusBarAlignment.Left, 10);
   private readonly tracker = new ProjectTracker();
   private readonly filesWithProblems = new Map<string, Set<string>>();
-  private readonly progressByProject = new Map<string, { finish: () => void; report: (message: string) => void }>();
+  private readonly progressByProject = new Map<string, { finish: () => void; report: (params: BuildProgressParams) => void }>();
   private readonly progressTimers = new Map<string, NodeJS.Timeout>();
   private readonly disposables: vscode.Disposable[] = [];
   private client: PrestageClient | undefined;
@@ -127,7 +128,7 @@ class PrestageController implements vscode.Disposable {
       const project = this.tracker.onBuildProgress(params);
       if (!project) return;
       this.log(`[${projectName(project)}] ${params.message}`);
-      this.progressByProject.get(project.id)?.report(params.message);
+      this.progressByProject.get(project.id)?.report(params);
       this.renderStatus();
     });
     client.on('build/finished', (params) => this.onBuildFinished(params));
@@ -262,12 +263,13 @@ class PrestageController implements vscode.Disposable {
       void vscode.window.withProgress(
         { location: vscode.ProgressLocation.Window, title: `prestage: building ${projectName(project)}` },
         (progress) => new Promise<void>((resolve) => {
+          const reports = new ProgressReporter();
           this.progressByProject.set(project.id, {
             finish: () => { this.progressByProject.delete(project.id); resolve(); },
-            report: (message) => progress.report({ message }),
+            report: (params) => progress.report(reports.next(params)),
           });
           const latest = this.tracker.get(project.id)?.lastProgress;
-          if (latest) progress.report({ message: latest });
+          if (latest) progress.report(reports.next(latest));
         }),
       );
     }, progressDelayMs);

@@ -87,9 +87,21 @@ int line_of(const fs::path& p, const std::string& needle) {
   return 0;
 }
 
+// A build's fractions in order, checked monotone with done <= total.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> fractions_of(const std::vector<BuildProgress>& progress) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  for (const auto& p : progress) {
+    if (!p.has_fraction()) continue;
+    CHECK(*p.done <= *p.total);
+    if (!out.empty()) CHECK(*p.done * out.back().second >= out.back().first * *p.total);
+    out.emplace_back(*p.done, *p.total);
+  }
+  return out;
+}
+
 struct RunResult {
   BuildOutput out;
-  std::vector<std::string> progress;
+  std::vector<BuildProgress> progress;
   int done_calls = 0;
 };
 
@@ -99,7 +111,7 @@ RunResult run_build(const BuildJob& job, std::function<bool(BuildTask&)> while_r
   boost::asio::io_context io;
   RunResult result;
   auto task = backend_for(job.project.kind).start(
-      io, job, [&](const std::string& m) { result.progress.push_back(m); },
+      io, job, [&](const BuildProgress& p) { result.progress.push_back(p); },
       [&](BuildOutput out) {
         result.out = std::move(out);
         ++result.done_calls;
@@ -378,6 +390,9 @@ TEST_CASE("a cmake project builds and installs both modules and rebuilds without
   REQUIRE(modules.count("cmake_pkg.subpkg._sub"));
   CHECK(modules["cmake_pkg._core"] == work / "wheel" / "platlib" / "cmake_pkg" / ("_core" + python().ext_suffix));
   CHECK_THAT(first.out.log_tail, Catch::Contains("$ cmake -S"));
+  auto fractions = fractions_of(first.progress);  // ninja's [n/total]
+  CHECK(fractions.size() >= 2);
+  CHECK(fractions.back().first == fractions.back().second);
   CHECK(python_eval(work / "wheel" / "platlib", "cmake_pkg._core", "m.get_num()") == "10");
   CHECK(tree_listing(root) == before);
 
@@ -433,7 +448,7 @@ TEST_CASE("a maturin mixed project builds and rebuilds incrementally and reports
   CHECK(first.out.artifacts[0].path.extension() == ".so");
   CHECK(first.out.artifacts[0].path.string().rfind((shared_cargo_work_dir() / "target").string(), 0) == 0);
   bool saw_compiling = false;
-  for (const auto& p : first.progress) saw_compiling |= p.rfind("Compiling maturin_mixed", 0) == 0;
+  for (const auto& p : first.progress) saw_compiling |= p.message.rfind("Compiling maturin_mixed", 0) == 0;
   CHECK(saw_compiling);
   Scratch import_dir("maturin-import");
   place_module(import_dir.dir, first.out.artifacts[0]);
@@ -447,6 +462,10 @@ TEST_CASE("a maturin mixed project builds and rebuilds incrementally and reports
   replace_in_file(root / "src" / "lib.rs", "    10\n", "    20\n");
   RunResult second = run_build(job);
   REQUIRE(second.out.ok);
+  // The first build's unit count is the rebuild's total: a crate count that ends at it.
+  auto fractions = fractions_of(second.progress);
+  REQUIRE(fractions.size() >= 2);
+  CHECK(fractions.back().first == fractions.back().second);
   Scratch import_dir2("maturin-import");
   place_module(import_dir2.dir, second.out.artifacts[0]);
   CHECK(python_eval(import_dir2.dir, "maturin_mixed._native", "m.get_num()") == "20");

@@ -54,7 +54,7 @@ class FakeBackend final : public builders::BuildBackend {
     auto task = std::make_shared<Task>();
     task->timer = std::make_shared<net::steady_timer>(io, duration);
     last_task = task;
-    net::post(io, [progress] { progress("compiling"); });
+    net::post(io, [progress] { progress(builders::BuildProgress{"compiling", {}, {}}); });
     task->timer->async_wait([task, job, n, done, fail = fail](boost::system::error_code) {
       builders::BuildOutput out;
       if (task->cancelled) {
@@ -91,7 +91,7 @@ struct Recorder final : ProjectEvents {
     ++started;
     seen.push_back("started");
   }
-  void build_progress(const std::string&, const std::string&) override {}
+  void build_progress(const std::string&, const projects::BuildProgress&) override {}
   void build_finished(const std::string&, const BuildRecord& r) override {
     ++finished;
     records.push_back(r);

@@ -83,7 +83,8 @@ export interface ReloadRequestResult {
 
 export interface BuildStartedParams { project: string; reason: string[] }
 export interface ProjectStateParams { project: string; state: 'idle' | 'queued' | 'building' }
-export interface BuildProgressParams { project: string; message: string }
+/** `done`/`total` come together: the build's fraction, monotone within a build (docs/protocol.md). */
+export interface BuildProgressParams { project: string; message: string; done?: number; total?: number }
 export interface BuildFinishedParams {
   project: string;
   ok: boolean;

@@ -21,7 +21,8 @@ export interface TrackedProject {
   building: boolean;
   buildStartedAt: number | null;
   lastReason: string[];
-  lastProgress: string | null;
+  /** The newest build/progress of the running build. */
+  lastProgress: BuildProgressParams | null;
   lastOk: boolean | null;
   lastDurationMs: number | null;
   diagnostics: Diagnostic[];
@@ -106,7 +107,7 @@ export class ProjectTracker {
 
   onBuildProgress(params: BuildProgressParams): TrackedProject | undefined {
     const project = this.projects.get(params.project);
-    if (project) project.lastProgress = params.message;
+    if (project) project.lastProgress = params;
     return project;
   }
 
@@ -195,7 +196,7 @@ export class ProjectTracker {
 
 export function describeProject(project: TrackedProject): string {
   const name = `${projectName(project)} (${project.kind})`;
-  if (project.building) return `${name}: building${project.lastProgress ? ` — ${project.lastProgress}` : ''}`;
+  if (project.building) return `${name}: building${project.lastProgress ? ` — ${project.lastProgress.message}` : ''}`;
   if (project.lastOk === false) {
     const errors = project.diagnostics.filter((d) => d.severity === 'error').length;
     return `${name}: failed, ${errors} error(s)${project.generation != null ? `; gen ${project.generation} still staged` : ''}`;

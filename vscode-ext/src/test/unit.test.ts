@@ -9,6 +9,7 @@ import { readServerJson, resolveStateDir } from '../core/discovery';
 import { startDaemon } from '../core/daemon';
 import { ProjectTracker } from '../core/state';
 import { ErrorCodes } from '../core/protocol';
+import { fractionOf, ProgressReporter } from '../core/progress';
 
 test('state dir resolves setting, then PRESTAGE_STATE_DIR, then XDG_RUNTIME_DIR, then ~/.cache', () => {
   assert.equal(resolveStateDir('/s', { PRESTAGE_STATE_DIR: '/p' }), '/s');
@@ -128,4 +129,20 @@ test('ErrorCodes holds every code of schemas/error-codes.json under its camelCas
   const expected = Object.fromEntries(table.map(({ name, code }) => [name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), code]));
   assert.deepEqual({ ...ErrorCodes }, expected);
   assert.equal(ErrorCodes.buildFailed, -32001);
+});
+
+test('build/progress maps to the window progress: "[n/total]" message and increments that add up to the fraction', () => {
+  const reports = new ProgressReporter();
+  assert.deepEqual(reports.next({ project: 'p', message: 'Configuring pkg' }), { message: 'Configuring pkg' });
+  assert.deepEqual(reports.next({ project: 'p', message: '[10/40] Building CXX object a.o', done: 10, total: 40 }),
+    { message: '[10/40] Building CXX object a.o', increment: 25 });
+  assert.deepEqual(reports.next({ project: 'p', message: 'Compiling pyo3 v0.17.3', done: 30, total: 40 }),
+    { message: '[30/40] Compiling pyo3 v0.17.3', increment: 50 });
+  // The same fraction again, or one without a total: no increment, never a negative one.
+  assert.deepEqual(reports.next({ project: 'p', message: 'Compiling x', done: 30, total: 40 }), { message: '[30/40] Compiling x' });
+  assert.deepEqual(reports.next({ project: 'p', message: 'Compiling y', done: 5 }), { message: 'Compiling y' });
+  assert.deepEqual(reports.next({ project: 'p', message: 'odd', done: 50, total: 40 }), { message: 'odd' });
+  assert.deepEqual(reports.next({ project: 'p', message: '[40/40] Linking', done: 40, total: 40 }),
+    { message: '[40/40] Linking', increment: 25 });
+  assert.equal(fractionOf({ project: 'p', message: 'x', done: 1, total: 0 }), null);
 });
