@@ -63,6 +63,14 @@ def project_root_of(entry, levels=1):
     return None
 
 
+def _raise_unless_timeout(name, error):
+    """A spec/resolve RpcError as the import error it means; returns when the build is still running."""
+    if error.code == BUILD_FAILED:
+        raise BuildError.from_rpc_data(name, error.data) from None
+    if error.code != BUILD_TIMEOUT:
+        raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
+
+
 class PrestageFinder(importlib.abc.MetaPathFinder):
     """Finds modules provided by projects open in prestaged.
 
@@ -260,21 +268,17 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         waits on and shows the build's progress."""
         params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded, "sync": True}
         deadline = time.monotonic() + self.wait_timeout
-        while True:
-            try:
-                if params["sync"] and "." not in name and hasattr(self.client, "send"):
-                    resolved = self._ask_synced(name, params)
-                else:
-                    resolved = self._ask(self.client, name, params, params["wait"] + 60)
-                self.distributions.record(resolved)
-                return self._learn_modules(resolved)
-            except RpcError as error:
-                if error.code == BUILD_FAILED:
-                    raise BuildError.from_rpc_data(name, error.data) from None
-                if error.code != BUILD_TIMEOUT:
-                    raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
+        try:
+            if "." not in name and hasattr(self.client, "send"):
+                resolved = self._ask_synced(name, params)
+            else:
+                resolved = self._ask(self.client, name, params, params["wait"] + 60)
+        except RpcError as error:
+            _raise_unless_timeout(name, error)
             params["sync"] = False
             return self._wait_for_build(name, params, deadline)
+        self.distributions.record(resolved)
+        return self._learn_modules(resolved)
 
     def _wait_for_build(self, name, params, deadline):
         """The build outlasted the first ask: asks again (without sync) in short long-polling slices
@@ -294,10 +298,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 try:
                     resolved = self._ask(self.client, name, params, params["wait"] + 60)
                 except RpcError as error:
-                    if error.code == BUILD_FAILED:
-                        raise BuildError.from_rpc_data(name, error.data) from None
-                    if error.code != BUILD_TIMEOUT:
-                        raise PrestageError(f"prestage: resolving {name!r} failed: {error}", name=name) from None
+                    _raise_unless_timeout(name, error)
                     reporter.update(error.data.get("progress") if isinstance(error.data, dict) else None)
                     continue
                 self.distributions.record(resolved)

@@ -94,7 +94,7 @@ void ResolveService::resolve_known(const std::string& name, const std::string& p
     self->waiters_.erase(it);
     ResolveOutcome late;
     late.error = ResolveError::wait_timed_out;
-    late.message = "timed out after " + std::to_string(timeout.count() / 1000) + " s waiting for the build of " + self->info_.id;
+    late.message = "timed out after " + (timeout.count() % 1000 ? std::to_string(timeout.count()) + " ms" : std::to_string(timeout.count() / 1000) + " s") + " waiting for the build of " + self->info_.id;
     late.project = self->info_.id;
     if (self->hooks_.progress) late.progress = self->hooks_.progress();
     done(std::move(late));
