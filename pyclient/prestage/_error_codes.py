@@ -15,7 +15,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # build failed: `data` is `{project, generation, diagnostics, log_tail}`
 BUILD_FAILED = -32001
-# a wait for a build timed out
+# a wait for a build timed out: `data` is `{project, progress?}` (spec/resolve) or `{projects}` (sync)
 BUILD_TIMEOUT = -32002
 # no generation yet (the first build has not finished)
 NOT_BUILT = -32003

@@ -107,11 +107,14 @@ def test_pip_install_puts_the_package_its_daemon_and_the_command_in_the_venv(ins
     assert override == "/opt/elsewhere/prestaged"
 
 
-def test_prestage_command_help(installed):
-    if not (installed.source / "pyclient" / "prestage" / "cli.py").is_file():
-        pytest.skip("pyclient/prestage/cli.py (the console script's prestage.cli:main) is not in this tree yet")
+def test_prestage_command_help_and_doctor(installed, tmp_path):
     result = run([installed.venv / "bin" / "prestage", "--help"], cwd=installed.root)
     assert "status" in result.stdout and "doctor" in result.stdout, result.stdout
+    # doctor, with no PYTHONPATH: it finds this machine's tools and the venv's own bundled daemon.
+    doctor = run([installed.venv / "bin" / "prestage", "doctor"], cwd=tmp_path,
+                 env=clean_env(PRESTAGE_STATE_DIR=str(tmp_path / "state")))
+    assert str(installed.package / "bin" / "prestaged") in doctor.stdout, doctor.stdout
+    assert "inotify" in doctor.stdout and "everything essential was found" in doctor.stdout, doctor.stdout
 
 
 RELOAD_SCRIPT = """
