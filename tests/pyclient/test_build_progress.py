@@ -17,8 +17,11 @@ def test_an_import_waiting_for_a_cmake_build_prints_its_fractions(daemon):
     # One ninja job: the two compiles and two links end seconds apart, past the 1 s line limit.
     pyproject = root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + 'build.tool-args = ["-j1"]\n')
-    result = run_python("import prestage\nprestage.install()\nimport cmake_pkg._core as core\nprint('value', core.get_num())\n",
-                        env=daemon.env, cwd=root, timeout=600)
+    try:
+        result = run_python("import prestage\nprestage.install()\nimport cmake_pkg._core as core\nprint('value', core.get_num())\n",
+                            env=daemon.env, cwd=root, timeout=600)
+    finally:  # opened by the client from its cwd: later tests must not find a second cmake_pkg
+        daemon.client.call("project/close", {"root": str(root)})
     assert "value 10" in result.stdout
     fractions = [tuple(map(int, m.groups())) for m in map(FRACTION_LINE.match, result.stderr.splitlines()) if m]
     assert len(set(fractions)) >= 2, result.stderr

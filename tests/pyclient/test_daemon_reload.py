@@ -1,5 +1,6 @@
 """Reload scenarios against the real prestaged, real builds, each in a clean interpreter."""
 import json
+import subprocess
 import sys
 import uuid
 
@@ -12,26 +13,28 @@ import importlib, json, os, pathlib, pickle, sys, time
 import prestage
 
 """ + EDIT_FUNCTION + """
-def project_of(name):
-    for project in prestage.status():
-        if name in project["modules"]:
-            return project
-    raise AssertionError(f"no open project provides {name}")
+def project_of(name, path=None):  # the one open project providing `name` (and holding `path`)
+    found = [project for project in prestage.status() if name in project["modules"]]
+    if path is not None:
+        path = os.path.realpath(path)
+        found = [p for p in found if path == p["root"] or path.startswith(p["root"].rstrip("/") + "/")]
+    if len(found) != 1:
+        raise AssertionError(f"{len(found)} open projects provide {name}: {[p['root'] for p in found]}")
+    return found[0]
 
-def wait_build(name, before, timeout=900):
+def wait_build(name, before, path=None, timeout=600):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        project = project_of(name)
+        project = project_of(name, path)
         if project["state"] == "idle" and project["last_build"] != before:
             return project
         time.sleep(0.05)
-    raise AssertionError(f"no new build of {name} within {timeout} s")
+    raise AssertionError(f"no new build of {name} within {timeout} s; last seen: {json.dumps(project)}")
 
 def change(name, path, old, new):
-    before = project_of(name)["last_build"]
+    before = project_of(name, path)["last_build"]
     edit(path, old, new)
-    project = wait_build(name, before)
-    return project
+    return wait_build(name, before, path)
 """
 
 
@@ -61,7 +64,10 @@ def opened(daemon):
 
 def scenario(daemon, body, **values):
     constants = "".join(f"{key} = {json.dumps(str(value))}\n" for key, value in values.items())
-    return run_python(PROLOGUE + constants + body, env=daemon.env, timeout=1800)
+    try:
+        return run_python(PROLOGUE + constants + body, env=daemon.env, timeout=1800)
+    except (AssertionError, subprocess.TimeoutExpired) as error:
+        raise AssertionError(f"{error}\n--- the daemon's log, last lines\n{daemon.log_text()}") from None
 
 
 def test_maturin_mixed_package_reload(daemon, opened):
