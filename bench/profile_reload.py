@@ -36,7 +36,7 @@ def timed(owner, attribute, label):
     setattr(owner, attribute, wrapper)
 
 timed(prestage.PrestageFinder, "find_spec", "finder.find_spec (all)")
-timed(prestage.PrestageFinder, "_resolve", "finder._resolve (one syncing spec/resolve)")
+timed(prestage.PrestageFinder, "_resolve", "finder._resolve (a kept answer, or one syncing spec/resolve)")
 if hasattr(prestage.Client, "send"):
     timed(prestage.Client, "send", "spec/resolve round trip (send)")
 timed(_reload, "spec_for_reload", "spec_for_reload")

@@ -7,6 +7,7 @@ import threading
 import time
 
 from . import _progress, _reentry, _reload
+from ._change_page import ChangePage
 from ._distributions import Distributions
 from ._client import Client, encode
 from ._errors import BUILD_FAILED, BUILD_TIMEOUT, BuildError, BuildTimeout, PrestageError, RpcError
@@ -75,8 +76,9 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
     """Finds modules provided by projects open in prestaged.
 
     Every import and reload of a managed module asks the daemon once (`spec/resolve` with `sync`), so
-    it reflects every save completed before it started. Imports that prestage's own client code makes
-    never reach it (_reentry)."""
+    it reflects every save completed before it started, unless the daemon's change page shows that
+    nothing changed since the last answer (_change_page): then that answer is reused. Imports that
+    prestage's own client code makes never reach it (_reentry)."""
 
     def __init__(self, client=None, *, enable_reloading=True, wait_timeout=300.0, python=None, helper_finder=None):
         self.client = client
@@ -100,6 +102,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self.distributions = Distributions()  # importlib.metadata: dist-info paths from spec/resolve answers
         self._seen_generation = {}  # project id -> generation of its last answer
         self._names_may_grow = False  # a new generation came: a name not in _managed may be in project/list now
+        self._change_page = None  # from the daemon the push channel is connected to
+        self._answers = {}  # (name, loaded) -> (change page mark taken before asking, answer)
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -263,13 +267,21 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     # -- daemon ---------------------------------------------------------------------------------
     def _resolve(self, name, *, loaded):
-        """The newest spec of `name`. The first call syncs: the daemon takes in every save completed
-        before it (and waits for the build they start); past its first second, _wait_for_build
-        waits on and shows the build's progress."""
+        """The newest spec of `name`: the kept answer when the change page shows nothing changed
+        since it was asked for; otherwise asks, first with sync: the daemon takes in every save
+        completed before it (and waits for the build they start); past its first second,
+        _wait_for_build waits on and shows the build's progress."""
+        page = self._change_page
+        top_level = "." not in name
+        if page is not None and top_level:
+            kept = self._answers.get((name, loaded))
+            if kept is not None and page.unchanged(kept[0]):
+                return self._learn_modules(kept[1])
+        marked = self._mark(page, name) if top_level else None
         params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded, "sync": True}
         deadline = time.monotonic() + self.wait_timeout
         try:
-            if "." not in name and hasattr(self.client, "send"):
+            if top_level and hasattr(self.client, "send"):
                 resolved = self._ask_synced(name, params)
             else:
                 resolved = self._ask(self.client, name, params, params["wait"] + 60)
@@ -277,8 +289,22 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             _raise_unless_timeout(name, error)
             params["sync"] = False
             return self._wait_for_build(name, params, deadline)
+        self._keep(name, loaded, marked, resolved)
         self.distributions.record(resolved)
         return self._learn_modules(resolved)
+
+    def _mark(self, page, name):
+        """(project id, the change page's mark of its line), taken before asking; None without a page."""
+        project = self._managed.get(name)
+        if page is None or not project or not project.get("id"):
+            return None
+        mark = page.mark(project["id"])
+        return None if mark is None else (project["id"], mark)
+
+    def _keep(self, name, loaded, marked, resolved):
+        # Only an answer from the project whose line was read: the mark says nothing about another.
+        if marked is not None and isinstance(resolved, dict) and resolved.get("project") == marked[0]:
+            self._answers[(name, loaded)] = (marked[1], resolved)
 
     def _wait_for_build(self, name, params, deadline):
         """The build outlasted the first ask: asks again (without sync) in short long-polling slices
@@ -343,11 +369,22 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         names = [name for name, owner in list(self.state.project_by_module.items()) if owner == project and name in sys.modules]
         for name in names:
             try:
+                marked = self._mark(self._change_page, name) if "." not in name else None
                 resolved = self._ask(client, name, {"python": self.python, "loaded": True}, 30.0)
                 if isinstance(resolved, dict):
                     _reload.prepare_reload(name, resolved, self.state)
+                    self._keep(name, True, marked, resolved)
             except Exception:  # noqa: BLE001 - a failed prefetch only means the reload does the work itself
                 continue
+
+    def _fetch_change_page(self):
+        client = self.client
+        if client is None or not hasattr(client, "token"):
+            return None
+        try:
+            return ChangePage.fetch(client.state_dir, client.token)
+        except Exception:  # noqa: BLE001 - without it every reload asks, as before
+            return None
 
     def _push_thread_client(self):
         if self._push_client is None and self.client is not None and hasattr(self.client, "info"):
@@ -360,8 +397,14 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             self._stale = True
             self.state.prepared_code.clear()  # perhaps another daemon: generation paths may be reused
             self._push_client = None  # follow the client to the daemon it now talks to
+            self._answers.clear()
+            self._change_page = self._fetch_change_page()
+        elif method == "disconnected":
+            self._change_page = None  # the daemon that bumps it may be gone
+            self._answers.clear()
         elif method == "projects/changed":
             self._stale = True
+            self._answers.clear()  # another project may provide a name now
         elif method == "build/finished":
             if params.get("ok"):
                 self.newest_generation[params.get("project")] = params.get("generation")

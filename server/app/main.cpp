@@ -16,15 +16,18 @@
 
 #include "builders/interpreter.hpp"
 #include "projects/build_slots.hpp"
+#include "projects/change_page.hpp"
 #include "projects/project_manager.hpp"
 #include "rpc/dispatcher.hpp"
 #include "rpc/methods/methods.hpp"
 #include "rpc/notifier.hpp"
 #include "rpc/protocol.hpp"
 #include "rpc/services.hpp"
+#include "transport/handoff_listener.hpp"
 #include "transport/listener.hpp"
 #include "util/clock.hpp"
 #include "util/thread_check.hpp"
+#include "watch/inotify_backend.hpp"
 
 namespace {
 using namespace prestage;
@@ -71,6 +74,9 @@ int run_daemon(const app::Options& options) {
   util::bind_io_thread();  // this thread runs ioc below; the thread rules are checked against it
   net::io_context ioc{1};
   net::thread_pool workers(2);  // hashing and staging; results are posted back to ioc
+  std::string page_error;
+  auto change_page = projects::ChangePage::create(page_error);  // outlives the pipelines holding its lines
+  if (!change_page) spdlog::warn("{}; every import and reload asks the daemon", page_error);
   projects::ProjectManager project_manager(state_dir);
   rpc::Notifier notifier;
   builders::InterpreterCache interpreters(state_dir / "interpreters.json");
@@ -84,6 +90,11 @@ int run_daemon(const app::Options& options) {
                                      build_slots,   pybind11_helpers, watch_backends,
                                      watch_options, state_dir,     events,
                                      rpc::spec_text};
+  pipeline_env.change_page = change_page.get();
+  if (auto* page = change_page.get()) {
+    watch_backends.inotify->observe_drains([page](bool reading) { reading ? page->drain_begin() : page->drain_end(); });
+    pybind11_helpers.on_version([page] { page->bump_global(); });
+  }
   rpc::Dispatcher dispatcher;
   rpc::Services* services_ptr = nullptr;
 
@@ -95,6 +106,14 @@ int run_daemon(const app::Options& options) {
   };
   auto listener = std::make_shared<transport::Listener>(ioc, transport::TransportConfig{token, options.port, {}},
                                                         transport::Endpoints{&dispatcher, &notifier, health});
+  // The change page and the inotify fd, for clients that check "nothing changed" without asking.
+  auto handoff = std::make_shared<transport::HandoffListener>(ioc, state_dir / "handoff.sock", token, [&] {
+    transport::HandoffListener::Handout out;
+    std::string why;
+    if (change_page && !options.poll_only && watch_backends.inotify->open(why))
+      out = transport::HandoffListener::Handout{{"change_page", "inotify"}, {change_page->fd(), watch_backends.inotify->native_fd()}};
+    return out;
+  });
 
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   ShutdownWatchdog watchdog;
@@ -108,6 +127,7 @@ int run_daemon(const app::Options& options) {
       signals.cancel();
       project_manager.stop_pipelines();
       listener->stop();
+      handoff->stop();
       watchdog.arm(ioc, std::chrono::seconds(5));
     });
   };
@@ -127,6 +147,7 @@ int run_daemon(const app::Options& options) {
   project_manager.enable_pipelines(pipeline_env);
   app::write_server_json(state_dir, {identity.pid, identity.port, token, identity.version, identity.started_at});
   listener->run();
+  if (std::string why; !handoff->run(why)) spdlog::warn("{}; every import and reload asks the daemon", why);
   spdlog::info("prestaged {} listening on 127.0.0.1:{} (state dir {})", PRESTAGE_VERSION, listener->port(), state_dir.string());
 
   for (;;) {

@@ -88,10 +88,11 @@ std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs
             e.failed = true;
             fs::remove(partial, ec);
             spdlog::warn("pybind11 helper failed to compile:\n{}", log->text());
-            return;
+          } else {
+            e.ready = true;
+            spdlog::info("pybind11 helper ready at {}", e.output.string());
           }
-          e.ready = true;
-          spdlog::info("pybind11 helper ready at {}", e.output.string());
+          if (on_version_) on_version_();
         });
   } catch (const std::exception& e) {
     spdlog::warn("pybind11 helper: {}", e.what());

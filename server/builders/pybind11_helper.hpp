@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +27,8 @@ class Pybind11Helpers {
 
   // Bumped whenever a helper becomes ready or fails, so answers that named no helper can be redone.
   std::uint64_t version() const { return version_; }
+  // Called after each bump (io thread): answers cached outside the daemon may name no helper.
+  void on_version(std::function<void()> observer) { on_version_ = std::move(observer); }
 
  private:
   struct Entry {
@@ -38,6 +41,7 @@ class Pybind11Helpers {
   fs::path cache_dir_;
   std::map<std::string, Entry> entries_;  // by key
   std::uint64_t version_ = 0;
+  std::function<void()> on_version_;
 };
 
 // The pybind11 headers a configured CMake build uses: pybind11Config.cmake's own rule, the

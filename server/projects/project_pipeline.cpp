@@ -25,6 +25,7 @@ ProjectPipeline::~ProjectPipeline() = default;
 
 void ProjectPipeline::start() {
   util::assert_on_io("ProjectPipeline::start");
+  if (env_.change_page) change_slot_ = env_.change_page->claim(info_.id);
   store_.recover();
   std::vector<fs::path> ignored{env_.state_dir};
   std::shared_ptr<watch::SourceTree> tree;
@@ -77,6 +78,9 @@ void ProjectPipeline::start() {
                  },
                  [weak] {
                    if (auto self = weak.lock()) self->resolver_->rounds_idle();
+                 },
+                 [weak] {
+                   if (auto self = weak.lock()) self->note_change();
                  }},
       info_, pythons_, std::move(tree), records_, work_);
   watcher_ = std::make_unique<watch::Watcher>(
@@ -95,14 +99,15 @@ void ProjectPipeline::start() {
 void ProjectPipeline::watch_extra_roots(std::shared_ptr<watch::SourceTree> tree, std::vector<fs::path> ignored) {
   boost::asio::post(work_, [weak = weak_from_this(), tree, ignored, &backend = backend_, info = info_, &io = env_.io] {
     std::vector<fs::path> roots;
+    bool listed = true;
     try {
       roots = backend.watch_roots_blocking(info);
     } catch (const std::exception& e) {
+      listed = false;
       spdlog::warn("{}: cannot list the directories the build depends on: {}", info.id, e.what());
     }
     for (const auto& root : roots) tree->add_extra_root(root);
-    if (roots.empty()) return;
-    boost::asio::post(io, [weak, roots, ignored] {
+    boost::asio::post(io, [weak, roots, ignored, listed] {
       auto self = weak.lock();
       if (!self || self->stopped_) return;
       for (const auto& root : roots) {
@@ -115,6 +120,8 @@ void ProjectPipeline::watch_extra_roots(std::shared_ptr<watch::SourceTree> tree,
             ignored, self->env_.watch_options));
         self->extra_watchers_.back()->start();
       }
+      self->extra_roots_known_ = listed;  // until now a change there reached no watch
+      self->note_change();
     });
   });
 }
@@ -123,6 +130,7 @@ void ProjectPipeline::stop() {
   util::assert_on_io("ProjectPipeline::stop");
   if (stopped_) return;
   stopped_ = true;
+  change_slot_ = {};  // released: a client holding its answer asks again
   if (watcher_) watcher_->stop();
   for (auto& w : extra_watchers_) w->stop();
   if (rounds_) rounds_->stop();
@@ -136,7 +144,15 @@ void ProjectPipeline::add_python(const std::string& python) {
 
 void ProjectPipeline::paths_changed(std::vector<fs::path> paths, bool rescan) {
   if (stopped_ || !rounds_) return;
+  note_change();
   rounds_->paths_changed(std::move(paths), rescan);
+}
+
+void ProjectPipeline::note_change() {
+  if (stopped_ || !change_slot_) return;
+  bool sees_all = extra_roots_known_ && watcher_ && watcher_->sees_every_change();
+  for (const auto& w : extra_watchers_) sees_all = sees_all && w->sees_every_change();
+  change_slot_.bump(sees_all);
 }
 
 void ProjectPipeline::force_build() {

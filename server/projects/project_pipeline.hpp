@@ -22,6 +22,7 @@
 #include "builders/pybind11_helper.hpp"
 #include "projects/build_records.hpp"
 #include "projects/build_slots.hpp"
+#include "projects/change_page.hpp"
 #include "projects/project.hpp"
 #include "projects/project_state.hpp"
 #include "projects/resolve_service.hpp"
@@ -44,6 +45,7 @@ struct PipelineEnv {
   ProjectEvents& events;
   SpecSerializer serialize_spec;  // rpc/'s: spec/resolve's text
   std::size_t keep_generations = 5;
+  ChangePage* change_page = nullptr;  // none: clients always ask
 };
 
 class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
@@ -86,6 +88,7 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   void unpin(const std::string& client_id);
 
  private:
+  void note_change();  // bumps the change page line: a client's cached answer is no longer trusted
   PipelineEnv& env_;
   const builders::BuildBackend& backend_;
   ProjectInfo info_;
@@ -99,6 +102,8 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   std::shared_ptr<RoundScheduler> rounds_;  // from start()
   std::unique_ptr<watch::Watcher> watcher_;
   std::vector<std::unique_ptr<watch::Watcher>> extra_watchers_;  // backend.watch_roots_blocking()'s dirs
+  bool extra_roots_known_ = false;  // backend.watch_roots_blocking() answered and its watchers started
+  ChangePage::Slot change_slot_;    // this project's line on the change page, from start()
   void watch_extra_roots(std::shared_ptr<watch::SourceTree> tree, std::vector<fs::path> ignored);
   bool stopped_ = false;
 };

@@ -326,6 +326,7 @@ void RoundScheduler::record(const std::string& python_key, BuildRecord record, c
   if (!record.ok) round_failed_ = true;
   records_.set(python_key, std::move(record));
   if (hooks_.recorded) hooks_.recorded();
+  if (hooks_.changed) hooks_.changed();
   ctx_.events.build_finished(info_.id, *records_.find(python_key));
 }
 
@@ -360,6 +361,7 @@ void RoundScheduler::report_state() {
   const State now = state();
   if (now == reported_state_) return;
   reported_state_ = now;
+  if (hooks_.changed) hooks_.changed();
   ctx_.events.state_changed(info_.id, now);
 }
 

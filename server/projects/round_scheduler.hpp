@@ -52,6 +52,7 @@ struct RoundHooks {
   std::function<void(const builders::Interpreter&)> published;  // a good build was staged (or was unchanged)
   std::function<void()> recorded;                               // a build result was recorded
   std::function<void()> idle;                                   // no round is settling or running any more
+  std::function<void()> changed;                                // the state changed or a result was recorded
 };
 
 class RoundScheduler : public std::enable_shared_from_this<RoundScheduler> {

@@ -29,6 +29,8 @@ InotifyBackend::~InotifyBackend() {
 
 bool InotifyBackend::is_open() const { return stream_.is_open(); }
 
+int InotifyBackend::native_fd() const { return stream_.is_open() ? fd_ : -1; }
+
 bool InotifyBackend::open(std::string& error) {
   if (stream_.is_open()) return true;
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -41,6 +43,7 @@ bool InotifyBackend::open(std::string& error) {
     return false;
   }
   stream_.assign(fd);
+  fd_ = fd;
   buffer_ = std::make_unique<char[]>(buffer_size);
   return true;
 }
@@ -100,6 +103,7 @@ void InotifyBackend::drain() {
     w->queued_ = true;
     touched.push_back(w->shared_from_this());
   };
+  if (drain_observer_) drain_observer_(true);
   char* buffer = buffer_.get();
   for (;;) {
     ssize_t n = ::read(stream_.native_handle(), buffer, buffer_size);
@@ -134,6 +138,7 @@ void InotifyBackend::drain() {
     w->queued_ = false;
     w->flush();  // may stop or start any watch
   }
+  if (drain_observer_) drain_observer_(false);
   if (!subscribers_.empty()) arm_read();
 }
 

@@ -41,6 +41,12 @@ class InotifyBackend : public std::enable_shared_from_this<InotifyBackend> {
   // Reads the queue to its end now and delivers every batch before returning. The kernel queues an
   // event inside the writer's own syscall, so after this every write completed earlier has been seen.
   void drain_now();
+  // The instance's fd (-1 until opened), for clients that check its queue is empty (FIONREAD)
+  // instead of asking: docs/reloading.md "A reload that asks nothing". Never read outside drain().
+  int native_fd() const;
+  // Called with true before drain() reads the queue and false once every batch it read has been
+  // delivered, so an observer can tell a reader that events are between the queue and the projects.
+  void observe_drains(std::function<void(bool reading)> observer) { drain_observer_ = std::move(observer); }
 
  private:
   friend class InotifyWatch;
@@ -54,11 +60,13 @@ class InotifyBackend : public std::enable_shared_from_this<InotifyBackend> {
 
   boost::asio::io_context& io_;
   boost::asio::posix::stream_descriptor stream_;
+  int fd_ = -1;  // stream_'s, for native_fd()
   std::unordered_map<int, std::vector<InotifyWatch*>> subscribers_;  // wd -> watches using it
   std::vector<InotifyWatch*> attached_;
   std::uint64_t overflows_ = 0;
   bool reading_ = false;
   std::unique_ptr<char[]> buffer_;
+  std::function<void(bool)> drain_observer_;
 };
 
 // One project's watches: every directory under `watch_dir` (not ignored dirs or `ignored` paths), or just

@@ -201,6 +201,8 @@ std::string_view Watcher::mode() const {
   return "stopped";
 }
 
+bool Watcher::sees_every_change() const { return impl_->mode == Mode::inotify && impl_->inotify && !impl_->root_lost_; }
+
 std::uint64_t Watcher::overflows() const { return impl_->overflow_base + (impl_->inotify ? impl_->inotify->overflows() : 0); }
 const std::string& Watcher::error() const { return impl_->error; }
 std::size_t Watcher::watched_dirs() const { return impl_->inotify ? impl_->inotify->watched_dirs() : 0; }

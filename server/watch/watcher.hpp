@@ -52,6 +52,8 @@ class Watcher {
   void sync();
 
   std::string_view mode() const;     // "inotify" | "poll" | "stopped"
+  // Every change under the root reaches the shared inotify queue: inotify mode with its root watched.
+  bool sees_every_change() const;
   std::uint64_t overflows() const;   // IN_Q_OVERFLOW count
   const std::string& error() const;  // empty, or why the watcher polls / lost its root
   std::size_t watched_dirs() const;  // inotify watches this project holds

@@ -1,7 +1,9 @@
-"""What the push thread readies for a reload, and what a reload asks the daemon. Every import and
-reload of a managed module makes exactly one syncing spec/resolve on the importing thread (so it
-reads your writes), whether or not the push channel is up; when a build finishes, the push thread
-prepares the next reload's code object, so that reload compiles nothing. Real prestaged, real builds."""
+"""What the push thread readies for a reload, and what a reload asks the daemon. An import or reload
+of a managed module asks once, with `sync`, on the importing thread (so it reads your writes), unless
+the daemon's change page shows nothing changed since the answer it holds: then it asks nothing. When
+a build finishes, the push thread fetches the next reload's answer and prepares its code object, so
+that reload neither asks nor compiles. Without the push channel every reload asks. Real prestaged,
+real builds."""
 from test_daemon_reload import PROLOGUE, opened, scenario  # noqa: F401 - `opened` is a fixture
 
 COUNTING = PROLOGUE + """
@@ -38,25 +40,37 @@ def wait_prepared(name, generation, timeout=120):
 """
 
 
-def test_one_syncing_round_trip_per_reload_and_prepared_code(daemon, opened):
+def test_round_trips_per_reload_and_prepared_code(daemon, opened):
     root = opened("cmake_pkg")
     result = scenario(daemon, COUNTING + """
+assert finder._change_page is not None, "the daemon handed out no change page"
 import cmake_pkg
 core_before = cmake_pkg._core
 cmake_pkg.increment()
-assert reload_counting(cmake_pkg) == [("cmake_pkg", True)]
+assert reload_counting(cmake_pkg) == [("cmake_pkg", True)], "the first reload asks, with sync"
+assert reload_counting(cmake_pkg) == [], "nothing changed since that answer: no round trip"
 assert cmake_pkg._core is core_before and cmake_pkg.counter() == 1, "unchanged: extension state kept"
 assert compiled == [], "an unchanged reload reuses the code object"
 
-project = change("cmake_pkg", pathlib.Path(ROOT, "src", "core.cpp"), "return 10;", "return 20;")
+source = pathlib.Path(ROOT, "src", "core.cpp")
+source.write_bytes(source.read_bytes())  # a save of the same bytes: asks (the queue is not empty), no build
+assert reload_counting(cmake_pkg) == [("cmake_pkg", True)]
+assert cmake_pkg._core is core_before
+
+project = change("cmake_pkg", source, "return 10;", "return 20;")
 generation = project["last_build"]["generation"]
 wait_prepared("cmake_pkg", generation)
-assert reload_counting(cmake_pkg) == [("cmake_pkg", True)]
+assert reload_counting(cmake_pkg) == [], "the push thread's answer is current: no round trip"
 assert compiled == [], ("the push thread prepared the code object", compiled)
 assert cmake_pkg.get_num() == 20 and cmake_pkg.counter() == 0
 assert pathlib.Path(cmake_pkg.__file__).parent.parent.name == f"gen-{generation}"
 code = cmake_pkg.py_value.__code__
 assert code.co_filename == cmake_pkg.__file__, (code.co_filename, "reused code must name the new generation's file")
+
+edit(source, "return 20;", "return 30;")  # saved right before the reload: one syncing ask, then it waits
+calls = reload_counting(cmake_pkg)
+assert calls[0] == ("cmake_pkg", True) and all(sync is False for _, sync in calls[1:]), calls
+assert cmake_pkg.get_num() == 30
 print("OK")
 """, ROOT=root)
     assert result.stdout.strip().endswith("OK"), result.stdout
