@@ -111,7 +111,7 @@ int run_daemon(const app::Options& options) {
     transport::HandoffListener::Handout out;
     std::string why;
     if (change_page && !options.poll_only && watch_backends.inotify->open(why))
-      out = transport::HandoffListener::Handout{{"change_page", "inotify"}, {change_page->fd(), watch_backends.inotify->native_fd()}};
+      out = transport::HandoffListener::Handout{{"change_page", "inotify"}, {change_page->reader_fd(), watch_backends.inotify->native_fd()}};
     return out;
   });
 

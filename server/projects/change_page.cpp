@@ -32,7 +32,15 @@ std::unique_ptr<ChangePage> ChangePage::create(std::string& error) {
     ::close(fd);
     return nullptr;
   }
-  std::unique_ptr<ChangePage> page(new ChangePage(fd, static_cast<unsigned char*>(base)));
+  const std::string self_path = "/proc/self/fd/" + std::to_string(fd);
+  int reader = ::open(self_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (reader < 0) {
+    error = std::string("change page: reopening it read-only: ") + std::strerror(errno);
+    ::munmap(base, kSize);
+    ::close(fd);
+    return nullptr;
+  }
+  std::unique_ptr<ChangePage> page(new ChangePage(fd, reader, static_cast<unsigned char*>(base)));
   std::memcpy(page->base_, kMagic, sizeof kMagic);
   const std::uint32_t slots = kSlots;
   std::memcpy(page->base_ + kSlotCount, &slots, sizeof slots);
@@ -41,6 +49,7 @@ std::unique_ptr<ChangePage> ChangePage::create(std::string& error) {
 
 ChangePage::~ChangePage() {
   ::munmap(base_, kSize);
+  ::close(reader_fd_);
   ::close(fd_);
 }
 

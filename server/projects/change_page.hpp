@@ -30,7 +30,8 @@ class ChangePage {
   ChangePage(const ChangePage&) = delete;
   ChangePage& operator=(const ChangePage&) = delete;
 
-  int fd() const { return fd_; }
+  // The fd to hand out: the same memfd opened read-only, so a client cannot map it writable.
+  int reader_fd() const { return reader_fd_; }
   void drain_begin();  // the inotify queue is being read: events are on their way to the projects
   void drain_end();    // ... and every one of them has been delivered
   void bump_global();
@@ -58,12 +59,13 @@ class ChangePage {
   Slot claim(const std::string& project_id);
 
  private:
-  ChangePage(int fd, unsigned char* base) : fd_(fd), base_(base) {}
+  ChangePage(int fd, int reader_fd, unsigned char* base) : fd_(fd), reader_fd_(reader_fd), base_(base) {}
   std::uint64_t& word(std::size_t offset);
   unsigned char* line(std::size_t index) { return base_ + kLine * (index + 1); }
   void bump_slot(std::size_t index, std::uint8_t flags);
 
   int fd_;
+  int reader_fd_;
   unsigned char* base_;
   bool used_[kSlots] = {};
 };

@@ -78,6 +78,8 @@ def test_the_handoff_gives_its_fds_only_for_the_token(daemon):
         with pytest.raises(TypeError):
             page[0] = 0  # mapped read-only
         page.close()
+        with pytest.raises(PermissionError):  # and the fd allows nothing else
+            mmap.mmap(fds[0], 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         for fd in fds:
             os.close(fd)
