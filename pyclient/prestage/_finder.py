@@ -276,7 +276,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         if page is not None and top_level:
             kept = self._answers.get((name, loaded))
             if kept is not None and page.unchanged(kept[0]):
-                return self._learn_modules(kept[1])
+                return self._answer(kept[1])
         marked = self._mark(page, name) if top_level else None
         params = {"python": self.python, "wait": _PROGRESS_AFTER_S, "loaded": loaded, "sync": True}
         deadline = time.monotonic() + self.wait_timeout
@@ -290,8 +290,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             params["sync"] = False
             return self._wait_for_build(name, params, deadline)
         self._keep(name, loaded, marked, resolved)
-        self.distributions.record(resolved)
-        return self._learn_modules(resolved)
+        return self._answer(resolved)
 
     def _mark(self, page, name):
         """(project id, the change page's mark of its line), taken before asking; None without a page."""
@@ -327,10 +326,14 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                     _raise_unless_timeout(name, error)
                     reporter.update(error.data.get("progress") if isinstance(error.data, dict) else None)
                     continue
-                self.distributions.record(resolved)
-                return self._learn_modules(resolved)
+                return self._answer(resolved)
         finally:
             reporter.close()
+
+    def _answer(self, resolved):
+        """What every answer from the daemon updates before the import uses it."""
+        self.distributions.record(resolved)
+        return self._learn_modules(resolved)
 
     def _learn_modules(self, resolved):
         """A cmake project's build can add top-level names (a module CMake installs next to the
