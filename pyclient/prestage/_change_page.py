@@ -112,4 +112,15 @@ class ChangePage:
         return length == len(project_id) and self._page[offset + _ID:offset + _ID + length] == project_id.encode()
 
     def _find(self, project_id):
-        return next((slot for slot in range(self._slots) if self._holds(slot, project_id)), None) if project_id else None
+        """The line holding `project_id`: searched in C (mmap.find), since a project without a line
+        (a full page) is looked for again before every ask."""
+        wanted = project_id.encode()
+        if not wanted:
+            return None
+        position = self._page.find(wanted, _LINE)
+        while position >= 0:
+            slot, column = divmod(position, _LINE)
+            if column == _ID and slot <= self._slots and self._holds(slot - 1, project_id):
+                return slot - 1
+            position = self._page.find(wanted, position + 1)
+        return None

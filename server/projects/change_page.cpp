@@ -32,15 +32,17 @@ std::unique_ptr<ChangePage> ChangePage::create(std::string& error) {
     ::close(fd);
     return nullptr;
   }
+  // The mapping keeps the memfd alive; only its read-only twin is kept, to hand out.
   const std::string self_path = "/proc/self/fd/" + std::to_string(fd);
   int reader = ::open(self_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int reopen_errno = errno;
+  ::close(fd);
   if (reader < 0) {
-    error = std::string("change page: reopening it read-only: ") + std::strerror(errno);
+    error = std::string("change page: reopening it read-only: ") + std::strerror(reopen_errno);
     ::munmap(base, kSize);
-    ::close(fd);
     return nullptr;
   }
-  std::unique_ptr<ChangePage> page(new ChangePage(fd, reader, static_cast<unsigned char*>(base)));
+  std::unique_ptr<ChangePage> page(new ChangePage(reader, static_cast<unsigned char*>(base)));
   std::memcpy(page->base_, kMagic, sizeof kMagic);
   const std::uint32_t slots = kSlots;
   std::memcpy(page->base_ + kSlotCount, &slots, sizeof slots);
@@ -50,7 +52,6 @@ std::unique_ptr<ChangePage> ChangePage::create(std::string& error) {
 ChangePage::~ChangePage() {
   ::munmap(base_, kSize);
   ::close(reader_fd_);
-  ::close(fd_);
 }
 
 std::uint64_t& ChangePage::word(std::size_t offset) { return *reinterpret_cast<std::uint64_t*>(base_ + offset); }

@@ -59,12 +59,11 @@ class ChangePage {
   Slot claim(const std::string& project_id);
 
  private:
-  ChangePage(int fd, int reader_fd, unsigned char* base) : fd_(fd), reader_fd_(reader_fd), base_(base) {}
+  ChangePage(int reader_fd, unsigned char* base) : reader_fd_(reader_fd), base_(base) {}
   std::uint64_t& word(std::size_t offset);
   unsigned char* line(std::size_t index) { return base_ + kLine * (index + 1); }
   void bump_slot(std::size_t index, std::uint8_t flags);
 
-  int fd_;
   int reader_fd_;
   unsigned char* base_;
   bool used_[kSlots] = {};

@@ -97,6 +97,8 @@ def test_a_projects_line_moves_with_every_change_and_rests_when_idle(daemon, rw_
     reader = ChangePage(os.dup(page_fd), os.dup(inotify_fd))
     try:
         mark = reader.mark(project)
+        assert mark[0] == offset // 64 - 1
+        assert reader.mark(project[:-1]) is None and reader.mark(project[1:]) is None, "only a whole id names a line"
         assert page[offset + 8] == 1, "inotify sees every change of an idle single-file project"
         assert queued_bytes(inotify_fd) == 0 and reader.unchanged(mark)
         time.sleep(0.5)
