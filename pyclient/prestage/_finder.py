@@ -302,7 +302,9 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     def _keep(self, name, loaded, marked, resolved):
         # Only an answer from the project whose line was read: the mark says nothing about another.
-        if marked is not None and isinstance(resolved, dict) and resolved.get("project") == marked[0]:
+        # Not one whose pybind11 helper is still compiling: the next reload asks, and waits for it.
+        if (marked is not None and isinstance(resolved, dict) and resolved.get("project") == marked[0]
+                and not resolved.get("pybind11_helper_pending")):
             self._answers[(name, loaded)] = (marked[1], resolved)
 
     def _wait_for_build(self, name, params, deadline):

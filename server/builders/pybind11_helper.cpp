@@ -4,10 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "builders/build.hpp"
@@ -29,15 +31,32 @@ std::vector<std::string> cxxflags_from_environment() {
 }
 }  // namespace
 
+std::string Pybind11Helpers::key_of(const Interpreter& python, const fs::path& pybind11_include) const {
+  std::string flags_key;
+  for (const auto& flag : cxxflags_from_environment()) flags_key += " " + flag;
+  return python.key + "-" +
+         util::sha256_hex(std::string(kPybind11HelperSource) + "\n" + pybind11_include.string() + flags_key).substr(0, 12);
+}
+
+bool Pybind11Helpers::compiling(const Interpreter& python, const fs::path& pybind11_include) const {
+  util::assert_on_io("Pybind11Helpers::compiling");
+  if (pybind11_include.empty()) return false;
+  auto it = entries_.find(key_of(python, pybind11_include));
+  return it != entries_.end() && it->second.run != nullptr;
+}
+
+void Pybind11Helpers::when_settled(const Interpreter& python, const fs::path& pybind11_include, std::function<void()> then) {
+  util::assert_on_io("Pybind11Helpers::when_settled");
+  auto it = pybind11_include.empty() ? entries_.end() : entries_.find(key_of(python, pybind11_include));
+  if (it == entries_.end() || !it->second.run) return boost::asio::post(io_, std::move(then));
+  it->second.settled.push_back(std::move(then));
+}
+
 std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs::path& pybind11_include) {
   util::assert_on_io("Pybind11Helpers::get");
   if (pybind11_include.empty()) return std::nullopt;
   const std::vector<std::string> cxxflags = cxxflags_from_environment();
-  std::string flags_key;
-  for (const auto& flag : cxxflags) flags_key += " " + flag;
-  const std::string key =
-      python.key + "-" +
-      util::sha256_hex(std::string(kPybind11HelperSource) + "\n" + pybind11_include.string() + flags_key).substr(0, 12);
+  const std::string key = key_of(python, pybind11_include);
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& entry = it->second;
   if (entry.ready) return entry.output;
@@ -93,6 +112,7 @@ std::optional<fs::path> Pybind11Helpers::get(const Interpreter& python, const fs
             spdlog::info("pybind11 helper ready at {}", e.output.string());
           }
           if (on_version_) on_version_();
+          for (auto& then : std::exchange(e.settled, {})) then();
         });
   } catch (const std::exception& e) {
     spdlog::warn("pybind11 helper: {}", e.what());

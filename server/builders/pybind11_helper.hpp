@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "builders/interpreter.hpp"
 #include "builders/process_runner.hpp"
@@ -25,6 +26,12 @@ class Pybind11Helpers {
   // logged and not retried until the daemon restarts) and returns nullopt.
   std::optional<fs::path> get(const Interpreter& python, const fs::path& pybind11_include);
 
+  // Whether get() started this helper's compile and it has not finished yet.
+  bool compiling(const Interpreter& python, const fs::path& pybind11_include) const;
+  // Runs `then` once that compile has finished (ready or failed), after the version bump; posted at
+  // once when none is running. Io thread; `then` runs on it, never inside this call.
+  void when_settled(const Interpreter& python, const fs::path& pybind11_include, std::function<void()> then);
+
   // Bumped whenever a helper becomes ready or fails, so answers that named no helper can be redone.
   std::uint64_t version() const { return version_; }
   // Called after each bump (io thread): answers cached outside the daemon may name no helper.
@@ -36,7 +43,9 @@ class Pybind11Helpers {
     bool ready = false;
     bool failed = false;
     std::shared_ptr<ProcessRun> run;
+    std::vector<std::function<void()>> settled;  // when_settled() callers
   };
+  std::string key_of(const Interpreter& python, const fs::path& pybind11_include) const;
   boost::asio::io_context& io_;
   fs::path cache_dir_;
   std::map<std::string, Entry> entries_;  // by key

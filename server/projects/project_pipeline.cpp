@@ -245,8 +245,7 @@ BuildLog ProjectPipeline::build_log() const {
   return {info_.id, generation(), std::nullopt, ""};
 }
 
-void ProjectPipeline::resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
-                              std::function<void(ResolveOutcome)> done) {
+void ProjectPipeline::resolve(ResolveRequest request, std::function<void(ResolveOutcome)> done) {
   if (!resolver_) {
     ResolveOutcome closed;
     closed.error = ResolveError::project_closed;
@@ -254,7 +253,7 @@ void ProjectPipeline::resolve(const std::string& name, const std::string& python
     closed.project = info_.id;
     return done(std::move(closed));
   }
-  resolver_->resolve(name, python, wait, timeout, std::move(done));
+  resolver_->resolve(std::move(request), std::move(done));
 }
 
 void ProjectPipeline::pin(const std::string& client_id, std::set<std::uint64_t> generations) {

@@ -80,9 +80,9 @@ class ProjectPipeline : public std::enable_shared_from_this<ProjectPipeline> {
   void set_on_modules(std::function<void(const std::vector<std::string>&)> on_modules) { on_modules_ = std::move(on_modules); }
   std::uint64_t generation() const;
 
-  // Answers at once, or, when `wait` and a build is running or queued, once it is over (bounded).
-  void resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
-               std::function<void(ResolveOutcome)> done);
+  // Answers at once, or, when `wait` and a build is running or queued, once it is over (bounded);
+  // see ResolveService::resolve.
+  void resolve(ResolveRequest request, std::function<void(ResolveOutcome)> done);
   // Generations a client has loaded stay through GC.
   void pin(const std::string& client_id, std::set<std::uint64_t> generations);
   void unpin(const std::string& client_id);

@@ -87,6 +87,7 @@ struct ModuleSpec {
   fs::path path_entry;                      // the generation dir
   std::vector<StagedModule> artifacts;
   std::optional<fs::path> pybind11_helper;
+  bool pybind11_helper_pending = false;  // the project uses pybind11 and its helper is still compiling
   std::optional<fs::path> dist_info;  // the generation's <name>-<version>.dist-info, for importlib.metadata
 };
 

@@ -19,22 +19,22 @@ ResolveOutcome ResolveService::closed() const {
   return out;
 }
 
-void ResolveService::resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
-                             std::function<void(ResolveOutcome)> done) {
+void ResolveService::resolve(ResolveRequest request, std::function<void(ResolveOutcome)> done) {
   util::assert_on_io("ResolveService::resolve");
   if (stopped_) return done(closed());
-  auto known = ctx_.interpreters.lookup(python);
+  request.deadline = std::chrono::steady_clock::now() + request.timeout;
+  auto known = ctx_.interpreters.lookup(request.python);
   // A new interpreter joins the project's targets once its facts are known, so the round it starts
   // does not run the query on the io thread either.
-  if (known.needs_query()) return resolve_after_query(name, python, wait, timeout, std::move(done));
-  hooks_.add_python(python);
+  if (known.needs_query()) return resolve_after_query(std::move(request), std::move(done));
+  hooks_.add_python(request.python);
   if (!known.facts) {
     ResolveOutcome bad;
     bad.error = ResolveError::invalid_python;
     bad.message = "python: " + known.error;
     return done(std::move(bad));
   }
-  resolve_known(name, python, known.facts, wait, timeout, std::move(done));
+  resolve_known(std::move(request), known.facts, std::move(done));
 }
 
 void ResolveService::query_then(const std::string& python, std::function<void()> then) {
@@ -58,33 +58,32 @@ void ResolveService::query_then(const std::string& python, std::function<void()>
   });
 }
 
-void ResolveService::resolve_after_query(const std::string& name, const std::string& python, bool wait,
-                                         std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
-  query_then(python, [self = shared_from_this(), name, python, wait, timeout, done = std::move(done)]() mutable {
+void ResolveService::resolve_after_query(ResolveRequest request, std::function<void(ResolveOutcome)> done) {
+  const std::string python = request.python;
+  query_then(python, [self = shared_from_this(), request = std::move(request), done = std::move(done)]() mutable {
     if (self->stopped_) return done(self->closed());
-    self->hooks_.add_python(python);
-    auto known = self->ctx_.interpreters.lookup(python);  // remembered by the query that just ran
+    self->hooks_.add_python(request.python);
+    auto known = self->ctx_.interpreters.lookup(request.python);  // remembered by the query that just ran
     if (!known.facts) {
       ResolveOutcome bad;
       bad.error = ResolveError::invalid_python;
-      bad.message = "python: " + (known.error.empty() ? std::string("cannot query ") + python : known.error);
+      bad.message = "python: " + (known.error.empty() ? std::string("cannot query ") + request.python : known.error);
       return done(std::move(bad));
     }
-    self->resolve_known(name, python, known.facts, wait, timeout, std::move(done));
+    self->resolve_known(std::move(request), known.facts, std::move(done));
   });
 }
 
-void ResolveService::resolve_known(const std::string& name, const std::string& python, const builders::InterpreterCache::Facts& interp,
-                                   bool wait, std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done) {
-  ResolveOutcome now = ready_answer(name, python, interp);
+void ResolveService::resolve_known(ResolveRequest request, const builders::InterpreterCache::Facts& interp,
+                                   std::function<void(ResolveOutcome)> done) {
   const bool busy = hooks_.busy();
   // A target interpreter with neither a generation nor a build record (e.g. one replaced on disk by
   // another) gets a round, as a newly added one does.
-  if (now.error == ResolveError::not_built && !busy && !ctx_.records.has(interp->key)) hooks_.request_round();
-  if (!wait || !hooks_.busy()) return done(std::move(now));
-  auto timer = std::make_shared<net::steady_timer>(ctx_.io, timeout);
-  waiters_.push_back({name, python, std::move(done), timer});
-  timer->async_wait([weak = weak_from_this(), timer, timeout](boost::system::error_code ec) {
+  if (!busy && !ctx_.records.has(interp->key) && !ctx_.store.latest(interp->key)) hooks_.request_round();
+  if (!request.wait || !hooks_.busy()) return answer(request, interp, std::move(done));
+  auto timer = std::make_shared<net::steady_timer>(ctx_.io, request.deadline);
+  waiters_.push_back({std::move(request), std::move(done), timer});
+  timer->async_wait([weak = weak_from_this(), timer, timeout = request.timeout](boost::system::error_code ec) {
     if (ec) return;
     auto self = weak.lock();
     if (!self) return;
@@ -92,13 +91,55 @@ void ResolveService::resolve_known(const std::string& name, const std::string& p
     if (it == self->waiters_.end()) return;
     auto done = std::move(it->done);
     self->waiters_.erase(it);
-    ResolveOutcome late;
-    late.error = ResolveError::wait_timed_out;
-    late.message = "timed out after " + (timeout.count() % 1000 ? std::to_string(timeout.count()) + " ms" : std::to_string(timeout.count() / 1000) + " s") + " waiting for the build of " + self->info_.id;
-    late.project = self->info_.id;
-    if (self->hooks_.progress) late.progress = self->hooks_.progress();
-    done(std::move(late));
+    done(self->timed_out(timeout));
   });
+}
+
+ResolveOutcome ResolveService::timed_out(std::chrono::milliseconds timeout) const {
+  ResolveOutcome late;
+  late.error = ResolveError::wait_timed_out;
+  const auto ms = timeout.count();
+  late.message = "timed out after " + (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s") +
+                 " waiting for the build of " + info_.id;
+  late.project = info_.id;
+  if (hooks_.progress) late.progress = hooks_.progress();
+  return late;
+}
+
+void ResolveService::answer(const ResolveRequest& request, const builders::InterpreterCache::Facts& interp,
+                            std::function<void(ResolveOutcome)> done) {
+  ResolveOutcome now = ready_answer(request.name, request.python, interp);
+  const bool reload_waits_for_helper = request.wait && request.loaded && now.error == ResolveError::none &&
+                                       ctx_.pybind11_helpers.compiling(*interp, pybind11_include(*interp));
+  if (!reload_waits_for_helper) return done(std::move(now));
+  answer_after_helper(request, interp, std::move(done));
+}
+
+void ResolveService::answer_after_helper(const ResolveRequest& request, const builders::InterpreterCache::Facts& interp,
+                                         std::function<void(ResolveOutcome)> done) {
+  // Whichever comes first answers: the helper (ready or failed: then the answer names none and the
+  // client falls back to its own), or the deadline (timed out, as a build wait: the client asks
+  // again); the other finds `once` empty.
+  auto once = std::make_shared<std::function<void(ResolveOutcome)>>(std::move(done));
+  auto timer = std::make_shared<net::steady_timer>(ctx_.io, request.deadline);
+  auto finish = [weak = weak_from_this(), once, timer, request, interp](bool in_time) {
+    if (!*once) return;
+    auto done = std::exchange(*once, nullptr);
+    timer->cancel();
+    auto self = weak.lock();
+    if (!self) return done(ResolveOutcome{nullptr, ResolveError::project_closed, "the project was closed", "", {}, {}});
+    if (self->stopped_) return done(self->closed());
+    if (!in_time) {
+      ResolveOutcome late = self->timed_out(request.timeout);
+      late.message += "'s pybind11 helper";
+      return done(std::move(late));
+    }
+    done(self->ready_answer(request.name, request.python, interp));
+  };
+  timer->async_wait([finish](boost::system::error_code ec) {
+    if (!ec) finish(false);
+  });
+  ctx_.pybind11_helpers.when_settled(*interp, pybind11_include(*interp), [finish] { finish(true); });
 }
 
 void ResolveService::when_idle(std::chrono::milliseconds timeout, std::function<void(bool)> done) {
@@ -125,11 +166,12 @@ void ResolveService::rounds_idle() {
   for (auto& w : waiters) {
     w.timer->cancel();
     // The rounds are over: the newest state answers (after the interpreter's query when it is due).
-    auto known = ctx_.interpreters.lookup(w.python);
+    auto known = ctx_.interpreters.lookup(w.request.python);
     if (known.facts) {
-      w.done(ready_answer(w.name, w.python, known.facts));
+      answer(w.request, known.facts, std::move(w.done));
     } else if (known.needs_query()) {
-      resolve_after_query(w.name, w.python, false, std::chrono::milliseconds(0), std::move(w.done));
+      w.request.wait = false;
+      resolve_after_query(std::move(w.request), std::move(w.done));
     } else {
       ResolveOutcome bad;
       bad.error = ResolveError::invalid_python;
@@ -235,17 +277,23 @@ ResolveOutcome ResolveService::build_answer(const std::string& name, const std::
     }
   }
   spec.pybind11_helper = pybind11_helper(interp);
+  if (!spec.pybind11_helper) spec.pybind11_helper_pending = ctx_.pybind11_helpers.compiling(interp, pybind11_include(interp));
   if (!latest->dist_info.empty()) spec.dist_info = gen / latest->dist_info;
   out.text = std::make_shared<const std::string>(ctx_.serialize(&spec));
   return out;
 }
 
-std::optional<fs::path> ResolveService::pybind11_helper(const builders::Interpreter& python) const {
+const fs::path& ResolveService::pybind11_include(const builders::Interpreter& python) const {
   auto it = pybind11_includes_.find(python.key);
   if (it == pybind11_includes_.end())
     it = pybind11_includes_.emplace(python.key, ctx_.backend.pybind11_include(info_, ctx_.work_root / python.key)).first;
-  if (it->second.empty()) return std::nullopt;
-  return ctx_.pybind11_helpers.get(python, it->second);
+  return it->second;
+}
+
+std::optional<fs::path> ResolveService::pybind11_helper(const builders::Interpreter& python) const {
+  const fs::path& include = pybind11_include(python);
+  if (include.empty()) return std::nullopt;
+  return ctx_.pybind11_helpers.get(python, include);
 }
 
 void ResolveService::pin(const std::string& client_id, std::set<std::uint64_t> generations) {

@@ -44,13 +44,23 @@ struct ResolveHooks {
   std::function<std::optional<BuildProgress>()> progress;  // the running build's, for a timed-out wait
 };
 
+// One spec/resolve call's question.
+struct ResolveRequest {
+  std::string name, python;
+  bool wait = false;  // for a running or queued round, and for the pybind11 helper of a reload
+  std::chrono::milliseconds timeout{0};             // how long a wait may take in all
+  std::chrono::steady_clock::time_point deadline;  // set by resolve(): the call's start + timeout
+  bool loaded = false;  // the caller has the module loaded: this is a reload
+};
+
 class ResolveService : public std::enable_shared_from_this<ResolveService> {
  public:
   ResolveService(ResolveContext context, ResolveHooks hooks, ProjectInfo info);
 
   // Answers at once, or, when `wait` and a round is running or queued, once it is over (bounded).
-  void resolve(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
-               std::function<void(ResolveOutcome)> done);
+  // A waiting reload of a pybind11 project also waits for the helper compiling for its interpreter,
+  // so that the answer names it and the client does not compile its own.
+  void resolve(ResolveRequest request, std::function<void(ResolveOutcome)> done);
   // done(true) once no round is settling or running (at once when idle or closed), done(false) after `timeout`.
   void when_idle(std::chrono::milliseconds timeout, std::function<void(bool idle)> done);
   // The rounds went idle: every waiter gets its answer.
@@ -68,7 +78,7 @@ class ResolveService : public std::enable_shared_from_this<ResolveService> {
 
  private:
   struct Waiter {
-    std::string name, python;
+    ResolveRequest request;
     std::function<void(ResolveOutcome)> done;
     std::shared_ptr<boost::asio::steady_timer> timer;
   };
@@ -84,16 +94,22 @@ class ResolveService : public std::enable_shared_from_this<ResolveService> {
   };
   static constexpr std::size_t kMaxReadyAnswers = 1024;
 
-  void resolve_after_query(const std::string& name, const std::string& python, bool wait, std::chrono::milliseconds timeout,
+  void resolve_after_query(ResolveRequest request, std::function<void(ResolveOutcome)> done);
+  void resolve_known(ResolveRequest request, const builders::InterpreterCache::Facts& interp,
+                     std::function<void(ResolveOutcome)> done);
+  // The newest answer, once the helper it should name is compiled when the request waits for that.
+  void answer(const ResolveRequest& request, const builders::InterpreterCache::Facts& interp,
+              std::function<void(ResolveOutcome)> done);
+  void answer_after_helper(const ResolveRequest& request, const builders::InterpreterCache::Facts& interp,
                            std::function<void(ResolveOutcome)> done);
-  void resolve_known(const std::string& name, const std::string& python, const builders::InterpreterCache::Facts& interp,
-                     bool wait, std::chrono::milliseconds timeout, std::function<void(ResolveOutcome)> done);
   // Runs `then` on the io thread once `python`'s query has run on the pool (one query per path at a time).
   void query_then(const std::string& python, std::function<void()> then);
   ResolveOutcome ready_answer(const std::string& name, const std::string& python, const builders::InterpreterCache::Facts& interp);
   ResolveOutcome build_answer(const std::string& name, const std::string& python, const builders::Interpreter& interp) const;
   std::optional<fs::path> pybind11_helper(const builders::Interpreter& python) const;
+  const fs::path& pybind11_include(const builders::Interpreter& python) const;
   ResolveOutcome closed() const;
+  ResolveOutcome timed_out(std::chrono::milliseconds timeout) const;
 
   ResolveContext ctx_;
   ResolveHooks hooks_;

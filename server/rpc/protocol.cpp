@@ -93,6 +93,7 @@ std::string spec_text(const projects::ModuleSpec* spec) {
                            {"path_entry", spec->path_entry.string()},
                            {"artifacts", artifacts_json(spec->artifacts)}};
   if (spec->pybind11_helper) result["pybind11_helper"] = spec->pybind11_helper->string();
+  if (spec->pybind11_helper_pending) result["pybind11_helper_pending"] = true;
   if (spec->dist_info) result["dist_info"] = spec->dist_info->string();
   return result.dump();
 }

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import server_binary
-from helpers import FIXTURES, PYCLIENT, PYTHON, copy_tree
+from helpers import EDIT_FUNCTION, FIXTURES, PYCLIENT, PYTHON, copy_tree
 from prestage._client import Client, read_server_json
 
 GUARD_S = 600  # a cold build plus start-up, with room to spare on a loaded machine
@@ -161,3 +161,24 @@ print("PORT", client.port)
             time.sleep(0.05)
     out = finish(process)
     assert f"PORT {read_server_json(state)['port']}" in out
+
+
+def test_a_reload_right_after_the_first_build_uses_the_daemons_pybind11_helper(fresh):
+    # On a fresh state dir the daemon starts compiling its pybind11 helper when the first build is
+    # staged; a reload asked meanwhile waits for it instead of compiling one in the client (seconds).
+    workspace, env = fresh
+    root = copy_tree(FIXTURES / "cmake_pkg", workspace / "cmake_pkg")
+    out = run(EDIT_FUNCTION + """
+import importlib, pathlib, time
+import prestage
+from prestage import _pybind11
+prestage.install()
+import cmake_pkg
+old = cmake_pkg.Integer(3)
+edit("src/core.cpp", "return 10;", "return 20;")
+importlib.reload(cmake_pkg)
+print("VALUE", cmake_pkg.get_num(), "OLD", old.value, "CLIENT_COMPILED", _pybind11._cache)
+""", env, cwd=root)
+    assert "VALUE 20 OLD 3 CLIENT_COMPILED {}" in out, out
+    helpers = list((workspace / "state" / "pybind11-helper").glob("*/_prestage_pybind11*.so"))
+    assert len(helpers) == 1 and "-" in helpers[0].parent.name, f"only the daemon's helper (python key-hash): {helpers}"
