@@ -7,9 +7,14 @@ import { groupByFile, projectDirectory, type EditorDiagnostic } from './core/dia
 import { resolveStateDir, expandHome } from './core/discovery';
 import type { BuildFinishedParams, BuildProgressParams, GenerationEntry } from './core/protocol';
 import { ProgressReporter } from './core/progress';
+import { defaultRootSearch, findProjectRoots, projectRootsAbove, type RootSearch } from './core/projectRoots';
+import { outcomeOfOpenError, RootOpener, type OpenOutcome } from './core/rootOpener';
 import { ProjectTracker, projectName, type TrackedProject } from './core/state';
 
-const projectMarkers = ['Cargo.toml', 'pyproject.toml', 'CMakeLists.txt'];
+/** A .rs/.cpp file beside one of these is part of a project, never a single-file project. */
+const projectFileNames = ['Cargo.toml', 'pyproject.toml', 'CMakeLists.txt'];
+/** Settings read when the client is made: a change reconnects. */
+const connectionSettings = ['prestage.serverPath', 'prestage.stateDir', 'prestage.python'];
 const singleFileExtensions = new Set(['.rs', '.cpp']);
 const progressDelayMs = 1000;
 
@@ -31,6 +36,7 @@ class PrestageController implements vscode.Disposable {
   private readonly problems = vscode.languages.createDiagnosticCollection('prestage');
   private readonly statusItem = vscode.window.createStatusBarItem('prestage.status', vscode.StatusBarAlignment.Left, 10);
   private readonly tracker = new ProjectTracker();
+  private readonly rootOpener = new RootOpener((root) => this.openRoot(root));
   private readonly filesWithProblems = new Map<string, Set<string>>();
   private readonly progressByProject = new Map<string, { finish: () => void; report: (params: BuildProgressParams) => void }>();
   private readonly progressTimers = new Map<string, NodeJS.Timeout>();
@@ -52,11 +58,12 @@ class PrestageController implements vscode.Disposable {
       vscode.commands.registerCommand('prestage.showLog', () => this.guard(() => this.showLog())),
       vscode.commands.registerCommand('prestage.showGenerations', () => this.guard(() => this.showGenerations())),
       vscode.commands.registerCommand('prestage.restartServer', () => this.guard(() => this.restartServer())),
-      vscode.workspace.onDidSaveTextDocument((document) => this.onSaved(document)),
-      vscode.workspace.onDidOpenTextDocument((document) => this.maybeOpenSingleFile(document)),
-      vscode.workspace.onDidChangeWorkspaceFolders(() => this.openWorkspaceProjects()),
+      vscode.workspace.onDidSaveTextDocument((document) => void this.onSaved(document)),
+      vscode.workspace.onDidOpenTextDocument((document) => void this.openProjectOf(document)),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.openWorkspaceProjects()),
       vscode.workspace.onDidChangeConfiguration((event) => {
-        if (event.affectsConfiguration('prestage')) void this.reconnectWithNewSettings();
+        if (connectionSettings.some((key) => event.affectsConfiguration(key))) void this.reconnectWithNewSettings();
+        else if (event.affectsConfiguration('prestage.projectSearchDepth')) void this.openWorkspaceProjects();
       }),
     );
   }
@@ -89,6 +96,11 @@ class PrestageController implements vscode.Disposable {
     const serverPath = expandHome(config.get<string>('serverPath', '').trim()) || 'prestaged';
     const stateDir = resolveStateDir(config.get<string>('stateDir', ''));
     return { serverPath, stateDir };
+  }
+
+  private rootSearch(): RootSearch {
+    const depth = vscode.workspace.getConfiguration('prestage').get<number>('projectSearchDepth', defaultRootSearch.maxDepth);
+    return { ...defaultRootSearch, maxDepth: Number.isInteger(depth) && depth >= 0 ? depth : defaultRootSearch.maxDepth };
   }
 
   private createClient(): PrestageClient {
@@ -146,6 +158,7 @@ class PrestageController implements vscode.Disposable {
     this.log('settings changed; reconnecting');
     await this.stopClient();
     this.tracker.clear();
+    this.rootOpener.clear();
     this.renderStatus();
     await this.start();
   }
@@ -153,7 +166,7 @@ class PrestageController implements vscode.Disposable {
   private async afterConnect(client: PrestageClient): Promise<void> {
     if (client !== this.client) return;
     await this.openWorkspaceProjects();
-    for (const document of vscode.workspace.textDocuments) await this.maybeOpenSingleFile(document);
+    for (const document of vscode.workspace.textDocuments) await this.openProjectOf(document);
     await this.refreshProjects();
   }
 
@@ -175,39 +188,60 @@ class PrestageController implements vscode.Disposable {
     return undefined;
   }
 
+  /** Opens every project root found in each workspace folder (each root once per session). */
   private async openWorkspaceProjects(): Promise<void> {
-    const client = this.client;
-    if (!client?.connected) return;
+    if (!this.client?.connected) return;
+    const search = this.rootSearch();
     for (const folder of vscode.workspace.workspaceFolders ?? []) {
       if (folder.uri.scheme !== 'file') continue;
-      const root = folder.uri.fsPath;
-      if (!projectMarkers.some((marker) => fs.existsSync(path.join(root, marker)))) continue;
-      await this.openProject(client, root, folder.uri);
+      const found = await findProjectRoots(folder.uri.fsPath, search);
+      if (found.truncated) this.log(`project search in ${folder.uri.fsPath} stopped after ${search.maxDirectories} directories`);
+      if (found.roots.length === 0) {
+        this.log(`no project root in ${folder.uri.fsPath} within ${search.maxDepth} level(s) (prestage.projectSearchDepth)`);
+      }
+      for (const root of found.roots) await this.rootOpener.open(root);
     }
+  }
+
+  /** A file no open project owns: opens the nearest project root above it, else the file as a module. */
+  private async openProjectOf(document: vscode.TextDocument): Promise<void> {
+    if (!this.client?.connected || document.uri.scheme !== 'file') return;
+    const file = document.uri.fsPath;
+    if (this.tracker.projectForPath(file)) return;
+    const folder = vscode.workspace.getWorkspaceFolder(document.uri);
+    const owner = folder ? await this.rootOpener.openFirst(await projectRootsAbove(file, folder.uri.fsPath)) : undefined;
+    if (owner || this.tracker.projectForPath(file)) return;
+    await this.maybeOpenSingleFile(document);
   }
 
   private async maybeOpenSingleFile(document: vscode.TextDocument): Promise<void> {
-    const client = this.client;
-    if (!client?.connected || document.uri.scheme !== 'file') return;
     const file = document.uri.fsPath;
-    if (!singleFileExtensions.has(path.extname(file)) || this.tracker.projectForPath(file)) return;
+    if (!singleFileExtensions.has(path.extname(file))) return;
     // Only a file that is not inside a project folder can be a single-file project.
     const directory = path.dirname(file);
-    if (projectMarkers.some((marker) => fs.existsSync(path.join(directory, marker)))) return;
+    if (projectFileNames.some((name) => fs.existsSync(path.join(directory, name)))) return;
     const source = document.getText();
     const isModule = file.endsWith('.rs') ? source.includes('#[pymodule]') : source.includes('PYBIND11_MODULE');
-    if (isModule) await this.openProject(client, file, document.uri);
+    if (isModule) await this.rootOpener.open(file);
   }
 
-  private async openProject(client: PrestageClient, root: string, resource: vscode.Uri): Promise<void> {
+  /** project/open of a directory or single file; a refusal goes to the Output channel only. */
+  private async openRoot(root: string): Promise<OpenOutcome> {
+    const client = this.client;
+    if (!client?.connected) return 'failed';
     try {
-      const opened = await client.openProject(root, await this.pythonFor(resource));
+      const opened = await client.openProject(root, await this.pythonFor(vscode.Uri.file(root)));
       this.tracker.applyOpened(opened);
       this.log(`opened ${opened.kind} project ${root} (modules: ${opened.modules.join(', ') || 'none'})`);
+      return 'opened';
     } catch (error) {
-      this.log(`not a prestage project: ${root}: ${(error as Error).message}`);
+      const outcome = outcomeOfOpenError(error);
+      const message = (error as Error).message;
+      this.log(outcome === 'refused' ? `not a prestage project: ${root}: ${message}` : `cannot open ${root} (will retry): ${message}`);
+      return outcome;
+    } finally {
+      this.renderStatus();
     }
-    this.renderStatus();
   }
 
   private async refreshProjects(): Promise<void> {
@@ -292,7 +326,8 @@ class PrestageController implements vscode.Disposable {
       : undefined;
   }
 
-  private onSaved(document: vscode.TextDocument): void {
+  private async onSaved(document: vscode.TextDocument): Promise<void> {
+    await this.openProjectOf(document);
     const client = this.client;
     if (!client?.connected || document.uri.scheme !== 'file') return;
     const file = document.uri.fsPath;

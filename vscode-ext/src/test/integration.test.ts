@@ -10,7 +10,9 @@ import { PrestageClient } from '../core/client';
 import { groupByFile, projectDirectory } from '../core/diagnostics';
 import { findRunningServer, isProcessAlive, readServerJson } from '../core/discovery';
 import { waitForExit } from '../core/daemon';
+import { findProjectRoots, projectRootsAbove } from '../core/projectRoots';
 import type { BuildFinishedParams, LastBuild, OpenedProject, ReloadRequestedParams } from '../core/protocol';
+import { outcomeOfOpenError, RootOpener } from '../core/rootOpener';
 import { ProjectTracker } from '../core/state';
 import { openRpcSocket, WebSocketMessageReader, WebSocketMessageWriter } from '../core/wsTransport';
 
@@ -18,6 +20,7 @@ const repoRoot = path.resolve(__dirname, '../../..');
 const serverPath = process.env.PRESTAGE_SERVER || path.join(repoRoot, 'build/server/app/prestaged');
 const python = process.env.PRESTAGE_PYTHON || '/usr/bin/python3';
 const fixture = path.join(repoRoot, 'tests/fixtures/single/single_cpp.cpp');
+const projectFixture = path.join(repoRoot, 'tests/fixtures/skbuild_c');
 const buildTimeoutMs = 240_000;
 
 let tempDir = '';
@@ -247,4 +250,46 @@ test('a bad project root gets an error that names it', async () => {
     assert.match(error.message, /no-such-project/);
     return true;
   });
+});
+
+test('the roots found in a monorepo open in the daemon; a root it cannot build is refused once', async () => {
+  const repo = path.join(tempDir, 'repo');
+  const native = path.join(repo, 'native', 'skbuild_c');
+  const tools = path.join(repo, 'tools');
+  fs.cpSync(projectFixture, native, { recursive: true });
+  fs.writeFileSync(path.join(repo, 'pyproject.toml'), '[tool.ruff]\nline-length = 100\n');
+  fs.mkdirSync(tools);
+  fs.writeFileSync(path.join(tools, 'CMakeLists.txt'), 'cmake_minimum_required(VERSION 3.18)\nproject(tools CXX)\nadd_executable(t t.cpp)\n');
+  fs.mkdirSync(path.join(repo, 'node_modules', 'junk'), { recursive: true });
+  fs.writeFileSync(path.join(repo, 'node_modules', 'junk', 'setup.py'), '');
+
+  const found = await findProjectRoots(repo);
+  assert.deepEqual(found, { roots: [tools, native], truncated: false });
+
+  const opened = new Map<string, OpenedProject>();
+  const errors = new Map<string, string>();
+  let requests = 0;
+  const opener = new RootOpener(async (root) => {
+    requests += 1;
+    try {
+      opened.set(root, await client.openProject(root, python));
+      return 'opened';
+    } catch (error) {
+      errors.set(root, (error as Error).message);
+      return outcomeOfOpenError(error);
+    }
+  });
+  assert.deepEqual(await Promise.all(found.roots.map((root) => opener.open(root))), ['refused', 'opened']);
+  assert.match(errors.get(tools) ?? '', /params\.root/, 'the refusal names the root parameter');
+  const project = opened.get(native)!;
+  assert.equal(project.kind, 'cmake');
+  assert.deepEqual(project.modules, ['skbuild_c']);
+  assert.ok((await client.listProjects()).some((entry) => entry.id === project.id), 'project/list has it');
+
+  // A file saved in the project finds the same root again, and nothing is asked twice.
+  const candidates = await projectRootsAbove(path.join(native, 'src', 'native.c'), repo);
+  assert.deepEqual(candidates, [native]);
+  assert.equal(await opener.openFirst(candidates), native);
+  assert.equal(await opener.open(tools), 'refused');
+  assert.equal(requests, 2);
 });
