@@ -116,6 +116,25 @@ def pyproject_extensions(specs, pyproject):
     return extensions
 
 
+def drop_outdated(build_ext, extensions):
+    """distutils compares whole-second mtimes, so a source saved in the second its extension was
+    linked looks up to date: remove each output older than (or as old as) any of its inputs, in
+    nanoseconds, so that build_ext rebuilds it."""
+    for extension in extensions:
+        output = build_ext.get_ext_fullpath(extension.name)
+        try:
+            built = os.stat(output).st_mtime_ns
+        except OSError:
+            continue
+        for source in list(extension.sources) + list(extension.depends):
+            try:
+                if os.stat(source).st_mtime_ns >= built:
+                    os.remove(output)
+                    break
+            except OSError:
+                continue
+
+
 def run_script(core, script, args):
     """Runs the setup script up to its parsed configuration; the Distribution it made."""
     code = "from setuptools import setup\nsetup()\n"
@@ -207,6 +226,8 @@ def main():
         build_ext = dist.get_command_obj("build_ext")
         if hasattr(build_ext, "cython_c_in_temp"):  # Cython's own build_ext: C files out of the tree too
             build_ext.cython_c_in_temp = 1
+        build_ext.ensure_finalized()
+        drop_outdated(build_ext, extensions)
         dist.run_commands()
     except (OSError, core.DistutilsError, core.CCompilerError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

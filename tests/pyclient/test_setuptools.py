@@ -49,7 +49,11 @@ def st(tmp_path_factory):
 def run_user(st, name, body):
     root = copy_tree(FIXTURES / name, st.workspace / uuid.uuid4().hex[:8] / name)
     result = run_python(PROLOGUE + body, env=st.env, cwd=root, timeout=TIMEOUT, expect_ok=False)
-    assert result.returncode == 0, f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    if result.returncode != 0:
+        logs = [st.client.call("build/log", {"id": p["id"]})["log"][-6000:] for p in st.client.call("project/list")
+                if p["root"] == str(root)]
+        raise AssertionError(f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n"
+                             f"--- build log\n{''.join(logs)}\n--- daemon\n{st.log_text()}")
     assert result.stdout.strip().endswith("OK"), result.stdout
     return result
 

@@ -107,7 +107,7 @@ TEST_CASE("the driver's error line and Cython's errors become diagnostics") {
   CHECK(d->line == 3);
   CHECK(d->severity == "error");
   CHECK(d->message.find("pybind11") != std::string::npos);
-  auto bare = diagnostic_from_driver_line(R"(prestage-setuptools {"error": "no setup()", "file": null, "line": null})", root);
+  auto bare = diagnostic_from_driver_line(R"j(prestage-setuptools {"error": "no setup()", "file": null, "line": null})j", root);
   REQUIRE(bare);
   CHECK(bare->file == "/proj");
   CHECK(bare->line == 0);
