@@ -9,7 +9,6 @@
 
 #include "builders/backends.hpp"
 #include "builders/build_session.hpp"
-#include "builders/diagnostics.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/setuptools_claim.hpp"
 #include "builders/setuptools_driver_source.hpp"
@@ -29,13 +28,7 @@ class BuildOutputReader {
   BuildOutputReader(BuildSession* session, fs::path root) : session_(session), root_(std::move(root)) {}
 
   void feed(const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, root_, root_)) {
-      for (auto& d : *diags) {
-        session_->log(render_diagnostic(d));
-        session_->add_diagnostic(std::move(d));
-      }
-      return;
-    }
+    if (session_->add_gcc_json_diagnostics(line, root_, root_)) return;
     session_->log(line);
     if (auto d = diagnostic_from_driver_line(line, root_)) {
       driver_error_ = std::move(d);
