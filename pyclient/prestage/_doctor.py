@@ -238,6 +238,8 @@ def run_doctor(state_dir, client_version):
         "cmake": _needs(("cmake", cmake), ("ninja", ninja), ("a C/C++ compiler", cxx or cc or cpp or gxx or clangxx),
                         ("python headers", has_python_h)),
         "cargo, rust-file": _needs(("cargo", cargo), ("rustc", rustc)),
+        "setuptools": _needs(("the setuptools module", importlib.util.find_spec("setuptools") is not None),
+                             ("a C/C++ compiler", cc or gxx or cpp or clangxx), ("python headers", has_python_h)),
     }
     buildable = [kind for kind, missing in kinds.items() if not missing]
     for kind, missing in kinds.items():

@@ -2,6 +2,7 @@
 import importlib.abc
 import importlib.util
 import os
+import re
 import sys
 import threading
 import time
@@ -20,6 +21,10 @@ _REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imp
 
 # A CMakeLists.txt containing one of these builds a Python module (pybind11, nanobind or FindPython).
 _CMAKE_MODULE_MARKERS = ("pybind11", "nanobind_add_module", "python_add_library(", "python3_add_library(")
+# The daemon's setuptools claim (server/builders/setuptools_claim.cpp): a setup.py declaring extensions,
+# or [tool.setuptools] ext-modules, under no build backend or setuptools.build_meta.
+_SETUP_PY_EXTENSION = re.compile(r"ext_modules|Extension\s*\(|cythonize\s*\(")
+_BUILD_BACKEND = re.compile(r"""^\s*build-backend\s*=\s*["']([^"']*)["']""", re.MULTILINE)
 
 
 def _read_small(path):
@@ -30,6 +35,15 @@ def _read_small(path):
         return ""
 
 
+def _setuptools_builds_extensions(directory, pyproject_text):
+    backend = _BUILD_BACKEND.search(pyproject_text)
+    if backend and backend.group(1) not in ("setuptools.build_meta", "setuptools.build_meta:__legacy__"):
+        return False
+    if "[tool.setuptools]" in pyproject_text and "ext-modules" in pyproject_text:
+        return True
+    return _SETUP_PY_EXTENSION.search(_read_small(os.path.join(directory, "setup.py"))) is not None
+
+
 def _is_project_root(directory):
     cargo = os.path.join(directory, "Cargo.toml")
     if os.path.isfile(cargo):
@@ -37,11 +51,12 @@ def _is_project_root(directory):
         if "pyo3" in text or "[workspace]" in text:  # a workspace root: the daemon finds its extension member
             return True
     pyproject = os.path.join(directory, "pyproject.toml")
-    if os.path.isfile(pyproject):
-        text = _read_small(pyproject)
-        # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
-        if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
-            return True
+    text = _read_small(pyproject) if os.path.isfile(pyproject) else ""
+    # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
+    if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
+        return True
+    if _setuptools_builds_extensions(directory, text):
+        return True
     cmake = os.path.join(directory, "CMakeLists.txt")
     if not os.path.isfile(cmake):
         return False

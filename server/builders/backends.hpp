@@ -1,6 +1,7 @@
 #pragma once
 // The daemon's build backends, in detection order: single files first, then a maturin/cargo
-// project, then a CMake (scikit-build-core) one.
+// project, then a CMake (scikit-build-core) one, then a setuptools one (after CMake: a setup.py
+// driving CMake stays with the cmake backend).
 #include <vector>
 
 #include "builders/backend.hpp"
@@ -11,6 +12,7 @@ const BuildBackend& cpp_file_backend();
 const BuildBackend& rust_file_backend();
 const BuildBackend& cargo_backend();
 const BuildBackend& cmake_backend();
+const BuildBackend& setuptools_backend();
 
 // Every backend, in the order detection asks them.
 const std::vector<const BuildBackend*>& default_backends();

@@ -84,6 +84,16 @@ void BuildSession::report_progress(BuildProgress progress) {
   if (progress_ && !finished_) progress_(monotone_.apply(std::move(progress)));
 }
 
+bool BuildSession::add_gcc_json_diagnostics(std::string_view line, const fs::path& base_dir, const fs::path& root) {
+  auto diags = diagnostics_from_gcc_json_line(line, base_dir, root);
+  if (!diags) return false;
+  for (auto& d : *diags) {
+    log(render_diagnostic(d));
+    add_diagnostic(std::move(d));
+  }
+  return true;
+}
+
 std::size_t BuildSession::error_count() const {
   std::size_t n = 0;
   for (const auto& d : output_.diagnostics) n += d.severity == "error";

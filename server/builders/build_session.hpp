@@ -37,6 +37,9 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
 
   void log(std::string_view line) { log_.append_line(line); }
   void add_diagnostic(Diagnostic d);
+  // A line of GCC's -fdiagnostics-format=json output: logs and adds each diagnostic (paths against
+  // `base_dir`, absolute inside `root`) and returns true; false for any other line.
+  bool add_gcc_json_diagnostics(std::string_view line, const fs::path& base_dir, const fs::path& root);
   void report_progress(const std::string& message) { report_progress(BuildProgress{message, {}, {}}); }
   void report_progress(BuildProgress progress);  // a fraction that would go back is dropped
 

@@ -279,13 +279,7 @@ void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_
   auto cmake_errors = std::make_shared<CMakeErrorReader>(s, plan->config.source_dir, job.project.root);
   fs::path root = job.project.root;
   auto on_line = [s, cmake_errors, build_dir, root](StreamKind, const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, build_dir, root)) {
-      for (auto& d : *diags) {
-        s->log(render_diagnostic(d));
-        s->add_diagnostic(std::move(d));
-      }
-      return;
-    }
+    if (s->add_gcc_json_diagnostics(line, build_dir, root)) return;
     s->log(line);
     if (cmake_errors->feed(line)) return;
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});

@@ -1,7 +1,6 @@
 // Single .cpp files: one g++ call against pybind11's and the interpreter's headers.
 #include "builders/backends.hpp"
 #include "builders/build_session.hpp"
-#include "builders/diagnostics.hpp"
 #include "builders/pybind11_helper.hpp"
 #include "builders/single_file.hpp"
 
@@ -32,14 +31,7 @@ void build_cpp_file(const std::shared_ptr<BuildSession>& session) {
   BuildSession* s = session.get();
   fs::path dir = source.parent_path();
   auto on_line = [s, dir, source](StreamKind, const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, dir, source)) {
-      for (auto& d : *diags) {
-        s->log(render_diagnostic(d));
-        s->add_diagnostic(std::move(d));
-      }
-      return;
-    }
-    s->log(line);
+    if (!s->add_gcc_json_diagnostics(line, dir, source)) s->log(line);
   };
   auto next = [s, partial_output, final_output, module](const ProcessExit& exit) {
     if (exit.signaled || exit.exit_code != 0) {

@@ -40,6 +40,6 @@ ProjectInfo detect_project(const fs::path& root_in, const std::vector<const buil
     throw ProjectError("unsupported project file " + root.string() + ": expected a directory, a name.rs or a name.cpp file");
   throw ProjectError("unsupported project at " + root.string() +
                      ": expected a Cargo.toml with a pyo3 dependency, a CMakeLists.txt using pybind11, or a pyproject.toml "
-                     "with the maturin or scikit_build_core backend");
+                     "with the maturin or scikit_build_core backend, or a setuptools setup.py / pyproject.toml declaring extension modules");
 }
 }  // namespace prestage::projects

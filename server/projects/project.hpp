@@ -13,7 +13,7 @@
 namespace prestage {
 namespace fs = std::filesystem;
 
-enum class ProjectKind { cargo, cmake, rust_file, cpp_file };
+enum class ProjectKind { cargo, cmake, rust_file, cpp_file, setuptools };
 
 inline std::string_view to_string(ProjectKind k) {
   switch (k) {
@@ -21,6 +21,7 @@ inline std::string_view to_string(ProjectKind k) {
     case ProjectKind::cmake: return "cmake";
     case ProjectKind::rust_file: return "rust-file";
     case ProjectKind::cpp_file: return "cpp-file";
+    case ProjectKind::setuptools: return "setuptools";
   }
   return "unknown";
 }
@@ -30,6 +31,7 @@ inline std::optional<ProjectKind> project_kind_from_string(std::string_view s) {
   if (s == "cmake") return ProjectKind::cmake;
   if (s == "rust-file") return ProjectKind::rust_file;
   if (s == "cpp-file") return ProjectKind::cpp_file;
+  if (s == "setuptools") return ProjectKind::setuptools;
   return std::nullopt;
 }
 

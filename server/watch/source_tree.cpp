@@ -82,7 +82,7 @@ std::vector<fs::path> SourceTree::Delta::all() const {
 bool SourceTree::Delta::python_only() const {
   if (empty()) return false;
   for (const auto& p : all())
-    if (!is_python_source(p)) return false;
+    if (!is_python_source(p) || p.filename() == "setup.py") return false;  // setup.py is the build script
   return true;
 }
 

@@ -21,7 +21,7 @@ class SourceTree {
   // ignored_paths: e.g. the state dir if it sits inside the project.
   explicit SourceTree(fs::path root, std::vector<fs::path> ignored_paths = {});
 
-  // Absolute paths. python_only(): non-empty and every path is .py/.pyi (restage without compiling).
+  // Absolute paths. python_only(): non-empty and every path is .py/.pyi but setup.py (restage without compiling).
   struct Delta {
     std::vector<fs::path> changed, added, removed;
     bool empty() const;

@@ -35,7 +35,7 @@ export interface ServerInfo {
   clients: number;
 }
 
-export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file';
+export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file' | 'setuptools';
 
 export interface OpenedProject {
   id: string;

@@ -1,0 +1,249 @@
+"""prestage's setuptools driver, embedded in prestaged (docs/backends/setuptools.md).
+
+Usage: python driver.py ROOT SCRIPT WORK JOBS. Runs the project's setup script (SCRIPT, or
+`setup()` alone for a pyproject-only project) as `python setup.py build_ext` would, with cwd =
+ROOT, but never writes into ROOT: extensions go to WORK/lib, objects to WORK/tmp, Cython's C files
+to WORK/cython. On success it writes WORK/layout.json: what `pip install -e .` makes importable.
+A problem it recognises is one stdout line `prestage-setuptools {"error": ..., "file": ..., "line": ...}`.
+Standard library only (setuptools, Cython and pybind11 come from the setup script)."""
+import json
+import os
+import shlex
+import sys
+import sysconfig
+import traceback
+
+REPORT = "prestage-setuptools "
+DEBIAN_PACKAGES = {"pybind11": "python3-pybind11", "Cython": "cython3", "setuptools": "python3-setuptools",
+                   "numpy": "python3-numpy"}
+HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".inc", ".pxd", ".pxi")
+SKIPPED_DIRS = {"build", "dist", "target", "node_modules", "venv", "__pycache__", "_skbuild"}
+CONFIG_FILES = ("setup.py", "setup.cfg", "pyproject.toml")
+
+
+def fail(message, file=None, line=None):
+    print(REPORT + json.dumps({"error": message, "file": file, "line": line}), flush=True)
+    sys.exit(1)
+
+
+def missing_module_message(error):
+    name = (error.name or "?").partition(".")[0]
+    package = DEBIAN_PACKAGES.get(name)
+    hint = f" (Debian: apt install {package})" if package else ""
+    return f"the setup script needs the Python module '{name}', which {sys.executable} cannot import: install it{hint}"
+
+
+def line_in(script, tb):
+    """The last line of `script` in a traceback, else None."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        if frame.filename == script:
+            found = frame.lineno
+    return found
+
+
+def project_inputs(root):
+    """(headers and config files every extension depends on, whether a .pyx exists). distutils
+    rebuilds an extension only when a listed source or depends entry is newer than it."""
+    inputs = [os.path.join(root, name) for name in CONFIG_FILES if os.path.isfile(os.path.join(root, name))]
+    has_pyx = False
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.startswith(".") and not d.endswith(".egg-info")]
+        for name in files:
+            if name.endswith(HEADER_SUFFIXES):
+                inputs.append(os.path.join(directory, name))
+            has_pyx = has_pyx or name.endswith(".pyx")
+    return inputs, has_pyx
+
+
+def use_json_diagnostics():
+    """GCC's JSON diagnostics through CFLAGS, which distutils appends to its compile and link lines."""
+    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or ""
+    words = shlex.split(compiler)
+    name = os.path.basename(words[0]) if words else ""
+    if ("gcc" in name or "g++" in name) and "clang" not in compiler:
+        os.environ["CFLAGS"] = (os.environ.get("CFLAGS", "") + " -fdiagnostics-format=json").strip()
+
+
+def cythonize_into(build_dir):
+    """cythonize() writes its C files under `build_dir` unless the script chose a build_dir."""
+    try:
+        import Cython.Build
+        import Cython.Build.Dependencies as dependencies
+    except ImportError:
+        return  # the setup script's own import reports it
+    original = dependencies.cythonize
+
+    def cythonize(module_list, *args, **kwargs):
+        kwargs.setdefault("build_dir", build_dir)
+        return original(module_list, *args, **kwargs)
+
+    dependencies.cythonize = Cython.Build.cythonize = cythonize
+
+
+def backport_ext_modules(found):
+    """setuptools < 74 refuses `[tool.setuptools] ext-modules` in pyproject.toml: take the list out
+    of what it reads (into `found`), so that main() hands the extensions to the Distribution as
+    setuptools 74 and later do."""
+    import setuptools
+    import setuptools.config.pyprojecttoml as pyprojecttoml
+    if int(setuptools.__version__.split(".")[0]) >= 74:
+        return
+    original = pyprojecttoml.load_file
+
+    def load_file(path):
+        data = original(path)
+        table = data.get("tool", {}).get("setuptools", {})
+        if isinstance(table, dict) and "ext-modules" in table:
+            found[:] = table.pop("ext-modules")
+        return data
+
+    pyprojecttoml.load_file = load_file
+
+
+def pyproject_extensions(specs, pyproject):
+    """Extension objects from the `ext-modules` tables (keys as Extension's arguments, - as _)."""
+    from setuptools import Extension
+    extensions = []
+    for spec in specs:
+        arguments = {key.replace("-", "_"): value for key, value in spec.items()}
+        if "define_macros" in arguments:
+            arguments["define_macros"] = [tuple(macro) for macro in arguments["define_macros"]]
+        try:
+            extensions.append(Extension(**arguments))
+        except TypeError as error:
+            fail(f"tool.setuptools.ext-modules: {error}", pyproject)
+    return extensions
+
+
+def drop_outdated(build_ext, extensions):
+    """distutils compares whole-second mtimes, so a source saved in the second its extension was
+    linked looks up to date: remove each output older than (or as old as) any of its inputs, in
+    nanoseconds, so that build_ext rebuilds it."""
+    for extension in extensions:
+        output = build_ext.get_ext_fullpath(extension.name)
+        try:
+            built = os.stat(output).st_mtime_ns
+        except OSError:
+            continue
+        for source in list(extension.sources) + list(extension.depends):
+            try:
+                if os.stat(source).st_mtime_ns >= built:
+                    os.remove(output)
+                    break
+            except OSError:
+                continue
+
+
+def run_script(core, script, args):
+    """Runs the setup script up to its parsed configuration; the Distribution it made."""
+    code = "from setuptools import setup\nsetup()\n"
+    if script:
+        with open(script, "rb") as stream:
+            code = stream.read()
+    name = script or "setup.py"
+    sys.argv = [name] + args
+    core._setup_stop_after = "config"
+    try:
+        exec(compile(code, name, "exec"), {"__file__": name, "__name__": "__main__"})
+    except SyntaxError as error:
+        fail(f"SyntaxError: {error.msg}", error.filename, error.lineno)
+    except ModuleNotFoundError as error:
+        traceback.print_exc()
+        fail(missing_module_message(error), name, line_in(name, error.__traceback__))
+    except SystemExit as exit:
+        if exit.code not in (None, 0):
+            fail(str(exit.code), name)
+    except Exception as error:  # noqa: BLE001: the script's own failure, reported whole
+        traceback.print_exc()
+        fail(f"{type(error).__name__}: {error}", name, line_in(name, error.__traceback__))
+    finally:
+        core._setup_stop_after = None
+    if core._setup_distribution is None:
+        fail("the setup script did not call setup()", name)
+    return core._setup_distribution
+
+
+def python_files(dist):
+    """(packages: [destination, source dir] of each outermost package, modules: [destination, file])."""
+    build_py = dist.get_command_obj("build_py")
+    build_py.ensure_finalized()
+    listed = set(dist.packages or ())
+    packages = []
+    for package in sorted(listed):
+        if package.rpartition(".")[0] in listed:
+            continue  # staged with its parent's directory, as the editable finder maps it
+        packages.append([package.replace(".", "/"), os.path.abspath(build_py.get_package_dir(package))])
+    modules = []
+    for module in dist.py_modules or ():
+        parent, _, leaf = module.rpartition(".")
+        source = os.path.join(build_py.get_package_dir(parent), leaf + ".py")
+        modules.append([module.replace(".", "/") + ".py", os.path.abspath(source)])
+    return packages, modules
+
+
+def main():
+    root, script, work, jobs = sys.argv[1:5]
+    os.chdir(root)
+    sys.path.insert(0, root)  # `python setup.py` puts the script's directory first
+    sys.dont_write_bytecode = True  # modules the script imports leave no __pycache__ in the project
+    script = os.path.abspath(script) if script else ""
+    layout_file = os.path.join(work, "layout.json")
+    if os.path.exists(layout_file):
+        os.remove(layout_file)
+    try:
+        import setuptools  # noqa: F401: makes distutils setuptools' own
+        import distutils.core as core
+    except ModuleNotFoundError as error:
+        fail(missing_module_message(error))
+    inputs, has_pyx = project_inputs(root)
+    use_json_diagnostics()
+    if has_pyx:
+        cythonize_into(os.path.join(work, "cython"))
+    lib = os.path.join(work, "lib")
+    args = ["build_ext", "--build-lib", lib, "--build-temp", os.path.join(work, "tmp"), "--parallel", jobs]
+    pyproject_specs = []
+    if not script:
+        backport_ext_modules(pyproject_specs)
+    dist = run_script(core, script, args)
+    if pyproject_specs and not dist.ext_modules:
+        dist.ext_modules = pyproject_extensions(pyproject_specs, os.path.join(root, "pyproject.toml"))
+    try:
+        if hasattr(dist, "set_defaults"):
+            dist.set_defaults()  # setuptools' package discovery, as its commands run it
+        packages, modules = python_files(dist)
+    except Exception as error:  # noqa: BLE001: e.g. discovery refusing a flat layout
+        fail(f"{type(error).__name__}: {error}", script or os.path.join(root, "pyproject.toml"))
+    extensions = list(dist.ext_modules or ())
+    if not extensions:
+        fail("the setup script declares no ext_modules: prestage builds projects with extension modules only",
+             script or os.path.join(root, "pyproject.toml"))
+    for extension in extensions:
+        extension.depends = list(extension.depends or ()) + inputs
+    print(f"prestage: building {len(extensions)} extension module(s) with {sys.executable}", flush=True)
+    try:
+        dist.parse_command_line()
+        build_ext = dist.get_command_obj("build_ext")
+        if hasattr(build_ext, "cython_c_in_temp"):  # Cython's own build_ext: C files out of the tree too
+            build_ext.cython_c_in_temp = 1
+        build_ext.ensure_finalized()
+        drop_outdated(build_ext, extensions)
+        dist.run_commands()
+    except (OSError, core.DistutilsError, core.CCompilerError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    built = []
+    for extension in extensions:
+        relpath = build_ext.get_ext_filename(build_ext.get_ext_fullname(extension.name))
+        built.append([build_ext.get_ext_fullname(extension.name), relpath])
+    layout = {"extensions": built, "packages": packages, "modules": modules,
+              "name": dist.get_name(), "version": dist.get_version()}
+    if "pybind11" in sys.modules:
+        layout["pybind11_include"] = sys.modules["pybind11"].get_include()
+    with open(layout_file + ".tmp", "w", encoding="utf-8") as stream:
+        json.dump(layout, stream)
+    os.replace(layout_file + ".tmp", layout_file)
+
+
+if __name__ == "__main__":
+    main()

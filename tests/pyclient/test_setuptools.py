@@ -1,0 +1,126 @@
+"""setuptools extension projects, unmodified (docs/backends/setuptools.md).
+
+One daemon for the module; each fixture is copied and driven by one fresh /usr/bin/python3
+started in the project directory, as a user would: import, check, write a source, reload on the
+next line, check again. The project's source tree must come out of every build as it went in."""
+import json
+import uuid
+
+import pytest
+
+from conftest import Daemon, server_binary
+from helpers import EDIT_FUNCTION, FIXTURES, copy_tree, run_python
+
+TIMEOUT = 300  # per interpreter: fails (subprocess.TimeoutExpired) rather than hangs
+
+PROLOGUE = """
+import importlib, json, os, pathlib
+import prestage
+prestage.install()
+
+""" + EDIT_FUNCTION + """
+def files():
+    return sorted(str(p) for p in pathlib.Path(".").rglob("*") if p.is_file())
+
+def failed_reload(module, *expected):
+    try:
+        importlib.reload(module)
+    except prestage.BuildError as error:
+        assert isinstance(error, ImportError)
+        text = str(error)
+        for part in expected:
+            assert part in text, (part, text)
+        print("ERROR", json.dumps(text))
+    else:
+        raise AssertionError("the reload did not fail")
+"""
+
+
+@pytest.fixture(scope="module")
+def st(tmp_path_factory):
+    binary = server_binary()
+    if binary is None:
+        pytest.skip("prestaged is not built")
+    daemon = Daemon(tmp_path_factory.mktemp("st"), binary)
+    yield daemon
+    daemon.stop()
+
+
+def run_user(st, name, body):
+    root = copy_tree(FIXTURES / name, st.workspace / uuid.uuid4().hex[:8] / name)
+    result = run_python(PROLOGUE + body, env=st.env, cwd=root, timeout=TIMEOUT, expect_ok=False)
+    if result.returncode != 0:
+        logs = [st.client.call("build/log", {"id": p["id"]})["log"][-6000:] for p in st.client.call("project/list")
+                if p["root"] == str(root)]
+        raise AssertionError(f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n"
+                             f"--- build log\n{''.join(logs)}\n--- daemon\n{st.log_text()}")
+    assert result.stdout.strip().endswith("OK"), result.stdout
+    return result
+
+
+def test_pybind11_extension_like_python_example(st):
+    run_user(st, "st_pybind11", """
+before = files()
+import st_pybind11
+assert st_pybind11.mark() == "pb-0" and st_pybind11.add(2, 3) == 5
+assert st_pybind11.Counter().next(1) == 2
+edit("src/main.cpp", '"pb-0"', '"pb-1"')
+importlib.reload(st_pybind11)
+assert st_pybind11.mark() == "pb-1", st_pybind11.mark()
+edit("src/main.cpp", "int step = 1;", "int step = 10;")
+importlib.reload(st_pybind11)
+assert st_pybind11.Counter().next(1) == 11
+assert files() == before, (before, files())  # nothing written into the project
+assert prestage.status()[0]["kind"] == "setuptools"
+print("OK")
+""")
+
+
+def test_c_and_cython_extensions_in_a_src_package(st):
+    result = run_user(st, "st_src_pkg", """
+before = files()
+import st_pkg
+assert st_pkg.describe() == "core-0 fast-0 pure-0", st_pkg.describe()
+assert st_pkg._fast.total(4) == 6
+edit("src/st_pkg/core.h", '"core-0"', '"core-1"')  # a header: extensions depend on it
+importlib.reload(st_pkg)
+assert st_pkg.describe() == "core-1 fast-0 pure-0", st_pkg.describe()
+edit("src/st_pkg/_fast.pyx", '"fast-0"', '"fast-1"')
+importlib.reload(st_pkg)
+assert st_pkg.describe() == "core-1 fast-1 pure-0", st_pkg.describe()
+edit("src/st_pkg/__init__.py", '"pure-0"', '"pure-1"')
+importlib.reload(st_pkg)
+assert st_pkg.describe() == "core-1 fast-1 pure-1", st_pkg.describe()
+# A compile error: file and line reach the user; the loaded module keeps working.
+edit("src/st_pkg/_core.c", "return PyUnicode_FromString(ST_CORE_MARK);", "return PyUnicode_FromString(ST_CORE_MARK) +;")
+failed_reload(st_pkg, "src/st_pkg/_core.c:6:")
+assert st_pkg.describe() == "core-1 fast-1 pure-1"
+edit("src/st_pkg/_core.c", "return PyUnicode_FromString(ST_CORE_MARK) +;", "return PyUnicode_FromString(ST_CORE_MARK);")
+# A module the setup script needs and the interpreter lacks is named.
+edit("setup.py", "from Cython.Build import cythonize", "import prestage_missing_helper\\nfrom Cython.Build import cythonize")
+failed_reload(st_pkg, "prestage_missing_helper", "setup.py")
+edit("setup.py", "import prestage_missing_helper\\n", "")
+edit("src/st_pkg/core.h", '"core-1"', '"core-2"')
+importlib.reload(st_pkg)
+assert st_pkg.describe() == "core-2 fast-1 pure-1", st_pkg.describe()
+import importlib.metadata
+assert importlib.metadata.version("st-pkg") == "1.2.0", importlib.metadata.version("st-pkg")  # from setup.py's metadata
+assert files() == before, (before, files())  # no .c from Cython, no build/, no egg-info
+print("OK")
+""")
+    errors = [json.loads(line[len("ERROR "):]) for line in result.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 2, result.stdout
+    assert "exited with code" not in errors[0], errors[0]
+
+
+def test_pyproject_only_ext_modules(st):
+    run_user(st, "st_pyproject", """
+before = files()
+import st_flat
+assert st_flat.mark() == "flat-0"
+edit("st_flat/native.c", '"flat-0"', '"flat-1"')
+importlib.reload(st_flat)
+assert st_flat.mark() == "flat-1", st_flat.mark()
+assert files() == before, (before, files())
+print("OK")
+""")
