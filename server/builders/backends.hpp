@@ -1,6 +1,6 @@
 #pragma once
 // The daemon's build backends, in detection order: single files first, then a maturin/cargo
-// project, then a CMake (scikit-build-core) one.
+// project, then a meson-python one, then a CMake (scikit-build-core) one.
 #include <vector>
 
 #include "builders/backend.hpp"
@@ -10,6 +10,7 @@ namespace prestage::builders {
 const BuildBackend& cpp_file_backend();
 const BuildBackend& rust_file_backend();
 const BuildBackend& cargo_backend();
+const BuildBackend& meson_backend();
 const BuildBackend& cmake_backend();
 
 // Every backend, in the order detection asks them.

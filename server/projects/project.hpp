@@ -13,7 +13,7 @@
 namespace prestage {
 namespace fs = std::filesystem;
 
-enum class ProjectKind { cargo, cmake, rust_file, cpp_file };
+enum class ProjectKind { cargo, cmake, rust_file, cpp_file, meson };
 
 inline std::string_view to_string(ProjectKind k) {
   switch (k) {
@@ -21,6 +21,7 @@ inline std::string_view to_string(ProjectKind k) {
     case ProjectKind::cmake: return "cmake";
     case ProjectKind::rust_file: return "rust-file";
     case ProjectKind::cpp_file: return "cpp-file";
+    case ProjectKind::meson: return "meson";
   }
   return "unknown";
 }
@@ -30,8 +31,12 @@ inline std::optional<ProjectKind> project_kind_from_string(std::string_view s) {
   if (s == "cmake") return ProjectKind::cmake;
   if (s == "rust-file") return ProjectKind::rust_file;
   if (s == "cpp-file") return ProjectKind::cpp_file;
+  if (s == "meson") return ProjectKind::meson;
   return std::nullopt;
 }
+
+// Kinds whose build installs a tree: their importable names are read from each new generation.
+inline bool names_come_from_install_tree(ProjectKind k) { return k == ProjectKind::cmake || k == ProjectKind::meson; }
 
 // Bad project input (missing root, unsupported layout, broken Cargo.toml / pyproject.toml); the
 // message names the path and the problem.

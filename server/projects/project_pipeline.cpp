@@ -70,7 +70,7 @@ void ProjectPipeline::start() {
                  [weak](const builders::Interpreter& python) {
                    if (auto self = weak.lock()) {
                      self->resolver_->published(python);
-                     if (self->on_modules_ && self->info_.kind == ProjectKind::cmake) self->on_modules_(self->staged_modules());
+                     if (self->on_modules_ && names_come_from_install_tree(self->info_.kind)) self->on_modules_(self->staged_modules());
                    }
                  },
                  [weak] {
@@ -175,7 +175,7 @@ void ProjectPipeline::when_idle(std::chrono::milliseconds timeout, std::function
 
 std::vector<std::string> ProjectPipeline::staged_modules() const {
   std::vector<std::string> names;
-  if (info_.kind != ProjectKind::cmake) return names;
+  if (!names_come_from_install_tree(info_.kind)) return names;
   for (const auto& key : store_.python_keys())
     if (auto latest = store_.latest(key)) {
       std::set<std::string> extensions;
