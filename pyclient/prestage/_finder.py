@@ -39,8 +39,8 @@ def _is_project_root(directory):
     pyproject = os.path.join(directory, "pyproject.toml")
     if os.path.isfile(pyproject):
         text = _read_small(pyproject)
-        # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
-        if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
+        # scikit_build_core.build / .setuptools.build_meta, hatchling's hooks.scikit-build, or mesonpy
+        if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text or "mesonpy" in text:
             return True
     cmake = os.path.join(directory, "CMakeLists.txt")
     if not os.path.isfile(cmake):

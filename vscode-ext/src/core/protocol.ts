@@ -35,7 +35,7 @@ export interface ServerInfo {
   clients: number;
 }
 
-export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file';
+export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file' | 'meson';
 
 export interface OpenedProject {
   id: string;
