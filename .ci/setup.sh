@@ -9,6 +9,7 @@ apt_packages=(
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev catch2 pybind11-dev libspdlog-dev libssl-dev
   python3 python3-dev python3-pytest python3-jsonschema python3-ipykernel python3-nbclient python3-venv python3-pip
   cargo rustc librust-pyo3-dev
+  meson python3-mesonpy
   nodejs npm libkrb5-dev chromium
 )
 
