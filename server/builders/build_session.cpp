@@ -76,6 +76,16 @@ void BuildSession::run_tool(const std::string& tool, std::vector<std::string> ar
   }
 }
 
+bool BuildSession::take_gcc_json_line(std::string_view line, const fs::path& base_dir, const fs::path& project_root) {
+  auto diags = diagnostics_from_gcc_json_line(line, base_dir, project_root);
+  if (!diags) return false;
+  for (auto& d : *diags) {
+    log(render_diagnostic(d));
+    add_diagnostic(std::move(d));
+  }
+  return true;
+}
+
 void BuildSession::add_diagnostic(Diagnostic d) {
   if (output_.diagnostics.size() < max_diagnostics) output_.diagnostics.push_back(std::move(d));
 }

@@ -37,6 +37,9 @@ class BuildSession : public BuildTask, public std::enable_shared_from_this<Build
 
   void log(std::string_view line) { log_.append_line(line); }
   void add_diagnostic(Diagnostic d);
+  // A line of GCC's -fdiagnostics-format=json output: its diagnostics logged (as compilers print
+  // them) and added; true when the line was one. Paths resolve against `base_dir`.
+  bool take_gcc_json_line(std::string_view line, const fs::path& base_dir, const fs::path& project_root);
   void report_progress(const std::string& message) { report_progress(BuildProgress{message, {}, {}}); }
   void report_progress(BuildProgress progress);  // a fraction that would go back is dropped
 

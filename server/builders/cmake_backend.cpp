@@ -279,13 +279,7 @@ void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_
   auto cmake_errors = std::make_shared<CMakeErrorReader>(s, plan->config.source_dir, job.project.root);
   fs::path root = job.project.root;
   auto on_line = [s, cmake_errors, build_dir, root](StreamKind, const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, build_dir, root)) {
-      for (auto& d : *diags) {
-        s->log(render_diagnostic(d));
-        s->add_diagnostic(std::move(d));
-      }
-      return;
-    }
+    if (s->take_gcc_json_line(line, build_dir, root)) return;
     s->log(line);
     if (cmake_errors->feed(line)) return;
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
@@ -350,11 +344,7 @@ void collect_step(const std::shared_ptr<BuildSession>& session, const std::share
   const BuildJob& job = s->job();
   auto packages = packages_of(*plan);
   auto files = staged_files(plan->request.dirs.platlib, packages, plan->config.exclude, job.python.ext_suffix);
-  BuildOutput& out = s->output();
-  for (const auto& f : files) {
-    if (!f.module.empty()) out.artifacts.push_back(Artifact{f.module, f.source, f.relpath});
-    else out.extra_files.emplace_back(f.relpath, f.source);
-  }
+  add_to_output(s->output(), files);
   if (files.empty())
     return s->fail("nothing to stage: cmake --install put no file under SKBUILD_PLATLIB_DIR and no Python package was found (wheel.packages)");
   s->succeed();
@@ -537,12 +527,10 @@ class CMakeBackend final : public BuildBackend {
       BuildJob job{info, python, output.work_dir};
       auto plan = make_plan(job);
       auto staged = staged_files(plan->request.dirs.platlib, packages_of(*plan), plan->config.exclude, python.ext_suffix);
-      extensions.clear();
-      files.clear();
-      for (const auto& f : staged) {
-        if (!f.module.empty()) extensions.push_back(Artifact{f.module, f.source, f.relpath});
-        else files.emplace_back(f.relpath, f.source);
-      }
+      BuildOutput restaged;
+      add_to_output(restaged, staged);
+      extensions = std::move(restaged.artifacts);
+      files = std::move(restaged.extra_files);
     }
     for (const auto& a : extensions) layout.placed_artifacts.emplace_back(a.module, a.relpath, a.path);
     layout.extra_files = std::move(files);

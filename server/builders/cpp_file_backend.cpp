@@ -32,13 +32,7 @@ void build_cpp_file(const std::shared_ptr<BuildSession>& session) {
   BuildSession* s = session.get();
   fs::path dir = source.parent_path();
   auto on_line = [s, dir, source](StreamKind, const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, dir, source)) {
-      for (auto& d : *diags) {
-        s->log(render_diagnostic(d));
-        s->add_diagnostic(std::move(d));
-      }
-      return;
-    }
+    if (s->take_gcc_json_line(line, dir, source)) return;
     s->log(line);
   };
   auto next = [s, partial_output, final_output, module](const ProcessExit& exit) {

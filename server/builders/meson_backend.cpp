@@ -92,14 +92,6 @@ void add_meson_error(BuildSession* s, const std::string& line, const fs::path& b
   if (auto d = diagnostic_from_meson_error(line, base_dir, s->job().project.root)) s->add_diagnostic(std::move(*d));
 }
 
-// The generation's files from the install plan: extensions and every other file.
-void fill_output(BuildOutput& out, const MesonStaging& staging) {
-  for (const auto& f : staging.files) {
-    if (!f.module.empty()) out.artifacts.push_back(Artifact{f.module, f.source, f.relpath});
-    else out.extra_files.emplace_back(f.relpath, f.source);
-  }
-}
-
 MesonStaging read_staging(const Plan& plan, const Interpreter& python) {
   std::error_code ec;
   if (!fs::is_regular_file(plan.build_dir / plan_file, ec)) throw BuildError("meson wrote no install plan (" + (plan.build_dir / plan_file).string() + ")");
@@ -112,7 +104,7 @@ void collect_step(const std::shared_ptr<BuildSession>& session, const std::share
   for (const auto& skipped : staging.skipped) s->log("prestage: not staged (installed outside site-packages): " + skipped);
   if (staging.files.empty())
     return s->fail("nothing to stage: meson's install plan puts no file into site-packages (py.extension_module / py.install_sources)");
-  fill_output(s->output(), staging);
+  add_to_output(s->output(), staging.files);
   s->output().work_dir = s->job().work_dir;  // layout() reads meson's project version from it
   s->succeed();
 }
@@ -122,13 +114,7 @@ void compile_step(const std::shared_ptr<BuildSession>& session, const std::share
   fs::path build_dir = plan->build_dir;
   fs::path root = plan->root;
   auto on_line = [s, build_dir, root](StreamKind, const std::string& line) {
-    if (auto diags = diagnostics_from_gcc_json_line(line, build_dir, root)) {
-      for (auto& d : *diags) {
-        s->log(render_diagnostic(d));
-        s->add_diagnostic(std::move(d));
-      }
-      return;
-    }
+    if (s->take_gcc_json_line(line, build_dir, root)) return;
     s->log(line);
     add_meson_error(s, line, build_dir);  // meson.build edited: ninja reruns meson first
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
@@ -220,7 +206,7 @@ class MesonBackend final : public BuildBackend {
     if (!output.ok) {
       if (output.work_dir.empty()) throw BuildError("restaging " + info.id + " needs the work dir of its last build");
       auto plan = make_plan(BuildJob{info, python, output.work_dir});
-      fill_output(restaged, read_staging(*plan, python));
+      add_to_output(restaged, read_staging(*plan, python).files);
       built = &restaged;
     }
     for (const auto& a : built->artifacts) layout.placed_artifacts.emplace_back(a.module, a.relpath, a.path);
