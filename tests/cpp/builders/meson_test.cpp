@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
+#include <tuple>
 
 #include "builders/backends.hpp"
 #include "builders/build_error.hpp"
@@ -161,4 +162,36 @@ TEST_CASE("meson: its error lines become diagnostics with file and line", "[meso
   CHECK(bare->line == 0);
   CHECK_FALSE(diagnostic_from_meson_error("[1/2] Compiling C object x.o", "/w", "/w"));
   CHECK_FALSE(diagnostic_from_meson_error("core.c:3:4: error: expected ';'", "/w", "/w"));
+}
+
+TEST_CASE("meson: a restage reads the last install plan again and a dynamic version comes from meson", "[meson]") {
+  test::TempDir dir("meson-restage");
+  fs::path root = dir / "proj", work = dir / "work";
+  test::write_text(root / "pyproject.toml",
+                   "[build-system]\nbuild-backend = \"mesonpy\"\n[project]\nname = \"demo\"\ndynamic = [\"version\"]\n");
+  test::write_text(root / "meson.build", "project('demo', 'c', version: '3.1.4')\n");
+  test::write_text(root / "demo/__init__.py", "X = 1\n");
+  test::write_text(work / "build/_ext.cpython-311-x86_64-linux-gnu.so", "elf");
+  test::write_text(work / "build/meson-info/intro-projectinfo.json", R"({"version": "3.1.4", "descriptive_name": "demo"})");
+  test::write_text(work / "build/meson-info/intro-install_plan.json",
+                   R"({"targets": {")" + (work / "build/_ext.cpython-311-x86_64-linux-gnu.so").string() +
+                       R"(": {"destination": "{py_platlib}/demo/_ext.cpython-311-x86_64-linux-gnu.so"}},
+                       "python": {")" + (root / "demo/__init__.py").string() + R"(": {"destination": "{py_purelib}/demo/__init__.py"}}})");
+  ProjectInfo info;
+  info.id = "demo";
+  info.root = root;
+  info.kind = ProjectKind::meson;
+  Interpreter python;
+  python.executable = "/usr/bin/python3";
+  python.ext_suffix = ".cpython-311-x86_64-linux-gnu.so";
+  BuildOutput none;  // a restage: no build output, only the work dir
+  none.work_dir = work;
+  auto layout = meson_backend().layout(info, none, python);
+  REQUIRE(layout.placed_artifacts.size() == 1);
+  CHECK(std::get<0>(layout.placed_artifacts[0]) == "demo._ext");
+  REQUIRE(layout.extra_files.size() == 1);
+  CHECK(layout.extra_files[0] == std::pair<std::string, fs::path>{"demo/__init__.py", root / "demo/__init__.py"});
+  REQUIRE(layout.distribution);
+  CHECK(layout.distribution->name == "demo");
+  CHECK(layout.distribution->version == "3.1.4");
 }
