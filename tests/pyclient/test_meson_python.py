@@ -136,3 +136,20 @@ def test_setup_runs_again_only_when_a_setup_input_changes(mpy):
     log = rebuild_after(root / "pyproject.toml", "from-setup-args", "from-other-args")
     assert "$ meson setup" in log and "-Dgreeting=from-other-args" in log, log[-3000:]
     mpy.client.call("project/close", {"root": str(root)})
+
+
+def test_a_meson_build_broken_from_the_start_is_a_build_error(mpy):
+    """The first setup fails: meson's error names meson.build and its line; fixing it builds."""
+    root = copy_fixture(mpy)
+    meson_build = root / "meson.build"
+    good = meson_build.read_text()
+    meson_build.write_text(good.replace("py = import(", "py = importx(1)\npy = import(", 1))
+    project = mpy.open(root)
+    build = mpy.wait_built(project["id"], timeout=TIMEOUT)["last_build"]
+    assert build["ok"] is False, build
+    errors = [d for d in build["diagnostics"] if "importx" in d["message"]]
+    assert errors and errors[0]["file"] == str(meson_build) and errors[0]["line"] == 3, build["diagnostics"]
+    meson_build.write_text(good)
+    mpy.client.call("sync", {"projects": [project["id"]], "wait": True}, timeout=TIMEOUT)
+    assert mpy.wait_built(project["id"], timeout=TIMEOUT)["last_build"]["ok"] is True
+    mpy.client.call("project/close", {"root": str(root)})
