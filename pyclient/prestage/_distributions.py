@@ -13,7 +13,7 @@ import re
 from importlib.metadata import PathDistribution
 
 _SEPARATORS = re.compile(r"[-_.]+")
-_KINDS_WITH_METADATA = ("cargo", "cmake", "setuptools")
+_KINDS_WITH_METADATA = ("cargo", "cmake", "meson", "setuptools")
 
 
 def normalize(name):

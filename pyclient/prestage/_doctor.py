@@ -230,12 +230,15 @@ def run_doctor(state_dir, client_version):
     rustc = _find_tool(report, "rustc")
     cmake = _find_tool(report, "cmake")
     ninja = _find_tool(report, "ninja")
+    meson = _find_tool(report, "meson")
     has_pybind11_headers = _pybind11(report)
     _inotify(report)
 
     kinds = {
         "cpp-file": _needs(("g++", gxx), ("pybind11 headers", has_pybind11_headers), ("python headers", has_python_h)),
         "cmake": _needs(("cmake", cmake), ("ninja", ninja), ("a C/C++ compiler", cxx or cc or cpp or gxx or clangxx),
+                        ("python headers", has_python_h)),
+        "meson": _needs(("meson", meson), ("ninja", ninja), ("a C/C++ compiler", cxx or cc or cpp or gxx or clangxx),
                         ("python headers", has_python_h)),
         "cargo, rust-file": _needs(("cargo", cargo), ("rustc", rustc)),
         "setuptools": _needs(("the setuptools module", importlib.util.find_spec("setuptools") is not None),

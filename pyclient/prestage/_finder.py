@@ -52,8 +52,8 @@ def _is_project_root(directory):
             return True
     pyproject = os.path.join(directory, "pyproject.toml")
     text = _read_small(pyproject) if os.path.isfile(pyproject) else ""
-    # scikit_build_core.build / .setuptools.build_meta, or hatchling's hooks.scikit-build
-    if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text:
+    # scikit_build_core.build / .setuptools.build_meta, hatchling's hooks.scikit-build, or mesonpy
+    if "maturin" in text or "scikit_build_core" in text or "hooks.scikit-build" in text or "mesonpy" in text:
         return True
     if _setuptools_builds_extensions(directory, text):
         return True

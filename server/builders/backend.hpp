@@ -1,7 +1,7 @@
 #pragma once
 // One build system behind one interface (watchman's one watcher backend per file): detection,
 // the build, and what a generation holds. Implementations: cargo_backend.cpp (maturin layout),
-// cmake_backend.cpp (scikit-build-core layout), cpp_file_backend.cpp, rust_file_backend.cpp;
+// cmake_backend.cpp (scikit-build-core layout), meson_backend.cpp (meson-python), cpp_file_backend.cpp, rust_file_backend.cpp;
 // backends.hpp lists them in detection order. The scheduler (projects/) only sees this interface,
 // so its tests drive it with a fake backend.
 #include <boost/asio/io_context.hpp>

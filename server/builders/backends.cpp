@@ -4,7 +4,7 @@ namespace prestage::builders {
 
 const std::vector<const BuildBackend*>& default_backends() {
   static const std::vector<const BuildBackend*> all = {&cpp_file_backend(), &rust_file_backend(), &cargo_backend(),
-                                                       &cmake_backend(), &setuptools_backend()};
+                                                       &meson_backend(), &cmake_backend(), &setuptools_backend()};
   return all;
 }
 

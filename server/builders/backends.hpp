@@ -1,7 +1,7 @@
 #pragma once
 // The daemon's build backends, in detection order: single files first, then a maturin/cargo
-// project, then a CMake (scikit-build-core) one, then a setuptools one (after CMake: a setup.py
-// driving CMake stays with the cmake backend).
+// project, then a meson-python one, then a CMake (scikit-build-core) one, then a setuptools one
+// (after CMake: a setup.py driving CMake stays with the cmake backend).
 #include <vector>
 
 #include "builders/backend.hpp"
@@ -11,6 +11,7 @@ namespace prestage::builders {
 const BuildBackend& cpp_file_backend();
 const BuildBackend& rust_file_backend();
 const BuildBackend& cargo_backend();
+const BuildBackend& meson_backend();
 const BuildBackend& cmake_backend();
 const BuildBackend& setuptools_backend();
 

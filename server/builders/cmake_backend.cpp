@@ -344,11 +344,7 @@ void collect_step(const std::shared_ptr<BuildSession>& session, const std::share
   const BuildJob& job = s->job();
   auto packages = packages_of(*plan);
   auto files = staged_files(plan->request.dirs.platlib, packages, plan->config.exclude, job.python.ext_suffix);
-  BuildOutput& out = s->output();
-  for (const auto& f : files) {
-    if (!f.module.empty()) out.artifacts.push_back(Artifact{f.module, f.source, f.relpath});
-    else out.extra_files.emplace_back(f.relpath, f.source);
-  }
+  add_to_output(s->output(), files);
   if (files.empty())
     return s->fail("nothing to stage: cmake --install put no file under SKBUILD_PLATLIB_DIR and no Python package was found (wheel.packages)");
   s->succeed();
@@ -482,44 +478,15 @@ std::optional<std::string> cmake_first_module_name(const fs::path& cmakelists) {
   return name;
 }
 
-// The package directory: [project] name's under src/, python/ or the root, else the only package there.
+// The package directory (find_python_package), else the first module target of the CMakeLists.txt.
 void find_package(const ProjectFiles& files, ProjectInfo& info) {
-  std::optional<std::string> wanted;
-  if (auto name = checked_string(files.pyproject, "project.name", files.pyproject_path())) wanted = normalize_package_name(*name);
-  const fs::path bases[] = {files.root / "src", files.root / "python", files.root};
-  std::optional<fs::path> package_dir;
-  if (wanted) {
-    for (const auto& base : bases)
-      if (has_init_py(base / *wanted)) {
-        package_dir = base / *wanted;
-        break;
-      }
-  }
-  if (!package_dir) {
-    std::vector<fs::path> found;
-    for (const auto& base : bases) {
-      std::error_code ec;
-      if (!fs::is_directory(base, ec)) continue;
-      for (const auto& entry : fs::directory_iterator(base, ec)) {
-        const auto name = entry.path().filename().string();
-        if (entry.is_directory(ec) && is_python_identifier(name) && name != "tests" && has_init_py(entry.path()))
-          found.push_back(entry.path());
-      }
-      if (!found.empty()) break;  // the first base holding packages wins (src/ before python/ before root)
+  if (!find_python_package(files, info)) {
+    if (auto module = cmake_first_module_name(files.root / "CMakeLists.txt")) {
+      info.modules = {*module};  // no pyproject and no package: the first module target
+    } else {
+      throw ProjectError("cannot tell which Python module the CMake project at " + files.root.string() +
+                         " provides: add a pyproject.toml with [project] name or a package directory with __init__.py");
     }
-    if (found.size() == 1) package_dir = found.front();
-  }
-
-  if (package_dir) {
-    info.python_source = package_dir->parent_path();
-    info.modules = {package_dir->filename().string()};
-  } else if (wanted) {
-    info.modules = {*wanted};  // pure extension: the pyproject [project] name is the import name
-  } else if (auto module = cmake_first_module_name(files.root / "CMakeLists.txt")) {
-    info.modules = {*module};  // no pyproject and no package: the first module target
-  } else {
-    throw ProjectError("cannot tell which Python module the CMake project at " + files.root.string() +
-                       " provides: add a pyproject.toml with [project] name or a package directory with __init__.py");
   }
   if (!is_python_identifier(info.modules.front()))
     throw ProjectError("CMake project at " + files.root.string() + ": \"" + info.modules.front() + "\" is not a valid Python module name");
@@ -560,12 +527,10 @@ class CMakeBackend final : public BuildBackend {
       BuildJob job{info, python, output.work_dir};
       auto plan = make_plan(job);
       auto staged = staged_files(plan->request.dirs.platlib, packages_of(*plan), plan->config.exclude, python.ext_suffix);
-      extensions.clear();
-      files.clear();
-      for (const auto& f : staged) {
-        if (!f.module.empty()) extensions.push_back(Artifact{f.module, f.source, f.relpath});
-        else files.emplace_back(f.relpath, f.source);
-      }
+      BuildOutput restaged;
+      add_to_output(restaged, staged);
+      extensions = std::move(restaged.artifacts);
+      files = std::move(restaged.extra_files);
     }
     for (const auto& a : extensions) layout.placed_artifacts.emplace_back(a.module, a.relpath, a.path);
     layout.extra_files = std::move(files);

@@ -133,6 +133,36 @@ std::optional<Diagnostic> diagnostic_from_cmake_error_header(std::string_view li
   return d;
 }
 
+std::optional<Diagnostic> diagnostic_from_meson_error(std::string_view line, const fs::path& base_dir, const fs::path& project_root) {
+  constexpr std::string_view marker = "ERROR: ";
+  auto at = line.find(marker);
+  if (at == std::string_view::npos) return std::nullopt;
+  Diagnostic d;
+  d.severity = "error";
+  d.message = std::string(line.substr(at + marker.size()));
+  if (at == 0) {  // no location: the project's meson.build
+    fs::path root = project_root;
+    d.file = (root / "meson.build").string();
+    return d;
+  }
+  // "FILE:LINE:COL: " before the marker
+  std::string_view where = line.substr(0, at);
+  if (where.size() < 2 || where.substr(where.size() - 2) != ": ") return std::nullopt;
+  where.remove_suffix(2);
+  auto is_number = [](std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }); };
+  auto column_colon = where.rfind(':');
+  if (column_colon == std::string_view::npos) return std::nullopt;
+  auto line_colon = where.rfind(':', column_colon == 0 ? 0 : column_colon - 1);
+  if (line_colon == std::string_view::npos || line_colon == 0) return std::nullopt;
+  std::string_view line_number = where.substr(line_colon + 1, column_colon - line_colon - 1);
+  std::string_view column_number = where.substr(column_colon + 1);
+  if (!is_number(line_number) || !is_number(column_number)) return std::nullopt;
+  d.line = std::stoi(std::string(line_number));
+  d.column = std::stoi(std::string(column_number)) + 1;  // meson counts columns from 0
+  d.file = diagnostic_path(where.substr(0, line_colon), base_dir, project_root);
+  return d;
+}
+
 std::string render_diagnostic(const Diagnostic& d) {
   std::string out = d.file.empty() ? std::string("<unknown>") : d.file;
   if (d.line > 0) out += ":" + std::to_string(d.line);

@@ -32,6 +32,11 @@ std::optional<std::vector<Diagnostic>> diagnostics_from_gcc_json_line(std::strin
 std::optional<Diagnostic> diagnostic_from_cmake_error_header(std::string_view line, const fs::path& base_dir,
                                                              const fs::path& project_root);
 
+// meson's error line "FILE:LINE:COL: ERROR: message" (meson.build problems, at setup or at ninja's
+// regeneration), FILE relative to `base_dir` (the directory meson ran in); a bare "ERROR: message"
+// names `project_root`/meson.build without a line. nullopt for any other line.
+std::optional<Diagnostic> diagnostic_from_meson_error(std::string_view line, const fs::path& base_dir, const fs::path& project_root);
+
 // "file:line:column: severity: message", as compilers print it.
 std::string render_diagnostic(const Diagnostic& d);
 }  // namespace prestage::builders

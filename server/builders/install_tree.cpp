@@ -170,6 +170,13 @@ bool is_extension_module(const fs::path& file, const std::string& relpath, const
   return exports_pyinit(file, stem);
 }
 
+void add_to_output(BuildOutput& out, const std::vector<StagedFile>& files) {
+  for (const auto& f : files) {
+    if (!f.module.empty()) out.artifacts.push_back(Artifact{f.module, f.source, f.relpath});
+    else out.extra_files.emplace_back(f.relpath, f.source);
+  }
+}
+
 std::vector<StagedFile> staged_files(const fs::path& platlib, const std::vector<std::pair<std::string, fs::path>>& packages,
                                      const std::vector<std::string>& exclude, const std::string& ext_suffix) {
   std::vector<StagedFile> out;

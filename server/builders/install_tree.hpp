@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "builders/build.hpp"
+
 namespace prestage::builders {
 namespace fs = std::filesystem;
 
@@ -38,6 +40,9 @@ std::string module_of_relpath(const std::string& relpath);
 // (packages: destination relpath -> absolute source dir) for paths nothing was installed to.
 std::vector<StagedFile> staged_files(const fs::path& platlib, const std::vector<std::pair<std::string, fs::path>>& packages,
                                      const std::vector<std::string>& exclude, const std::string& ext_suffix);
+
+// Into a build's output: extension modules as artifacts (at their relpath), every other file as an extra file.
+void add_to_output(BuildOutput& out, const std::vector<StagedFile>& files);
 
 // The importable top-level names of a set of relpaths: packages (dirs with Python files or
 // extensions), modules (.py and extension files at the top).

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "util/fs.hpp"
 
@@ -65,4 +66,39 @@ bool has_init_py(const fs::path& dir) {
   return fs::is_regular_file(dir / "__init__.py", ec);
 }
 
+bool find_python_package(const ProjectFiles& files, ProjectInfo& info) {
+  std::optional<std::string> wanted;
+  if (auto name = checked_string(files.pyproject, "project.name", files.pyproject_path())) wanted = normalize_package_name(*name);
+  const fs::path bases[] = {files.root / "src", files.root / "python", files.root};
+  std::optional<fs::path> package_dir;
+  if (wanted) {
+    for (const auto& base : bases)
+      if (has_init_py(base / *wanted)) {
+        package_dir = base / *wanted;
+        break;
+      }
+  }
+  if (!package_dir) {
+    std::vector<fs::path> found;
+    for (const auto& base : bases) {
+      std::error_code ec;
+      if (!fs::is_directory(base, ec)) continue;
+      for (const auto& entry : fs::directory_iterator(base, ec)) {
+        const auto name = entry.path().filename().string();
+        if (entry.is_directory(ec) && is_python_identifier(name) && name != "tests" && has_init_py(entry.path()))
+          found.push_back(entry.path());
+      }
+      if (!found.empty()) break;  // the first base holding packages wins (src/ before python/ before root)
+    }
+    if (found.size() == 1) package_dir = found.front();
+  }
+  if (package_dir) {
+    info.python_source = package_dir->parent_path();
+    info.modules = {package_dir->filename().string()};
+    return true;
+  }
+  if (!wanted) return false;
+  info.modules = {*wanted};  // pure extension: the pyproject [project] name is the import name
+  return true;
+}
 }  // namespace prestage::builders

@@ -68,4 +68,11 @@ std::string normalize_package_name(std::string_view name);
 
 bool has_init_py(const fs::path& dir);
 
+// The Python package of a pyproject project, found as the cmake and meson claims find it: the
+// normalized [project] name under src/, python/ or the root, else the only package in the first of
+// those holding any. Sets info.python_source and info.modules and returns true; with no package,
+// sets info.modules to the normalized [project] name when there is one (a pure extension) and
+// returns that it did. False when neither is found.
+bool find_python_package(const ProjectFiles& files, ProjectInfo& info);
+
 }  // namespace prestage::builders

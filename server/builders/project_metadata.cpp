@@ -273,7 +273,9 @@ void add_distribution(stage::PackageLayout& layout, const fs::path& root, bool c
 }
 
 std::string distribution_name(const ProjectFiles& files, ProjectKind kind) {
-  if (kind != ProjectKind::cargo && kind != ProjectKind::cmake && kind != ProjectKind::setuptools) return "";
+  if (kind != ProjectKind::cargo && kind != ProjectKind::cmake && kind != ProjectKind::meson &&
+      kind != ProjectKind::setuptools)
+    return "";
   if (auto name = checked_string(files.pyproject, "project.name", files.pyproject_path())) return *name;
   if (kind == ProjectKind::cargo) return checked_string(files.cargo, "package.name", files.cargo_path()).value_or("");
   return "";

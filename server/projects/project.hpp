@@ -13,7 +13,7 @@
 namespace prestage {
 namespace fs = std::filesystem;
 
-enum class ProjectKind { cargo, cmake, rust_file, cpp_file, setuptools };
+enum class ProjectKind { cargo, cmake, rust_file, cpp_file, setuptools, meson };
 
 inline std::string_view to_string(ProjectKind k) {
   switch (k) {
@@ -22,6 +22,7 @@ inline std::string_view to_string(ProjectKind k) {
     case ProjectKind::rust_file: return "rust-file";
     case ProjectKind::cpp_file: return "cpp-file";
     case ProjectKind::setuptools: return "setuptools";
+    case ProjectKind::meson: return "meson";
   }
   return "unknown";
 }
@@ -32,7 +33,14 @@ inline std::optional<ProjectKind> project_kind_from_string(std::string_view s) {
   if (s == "rust-file") return ProjectKind::rust_file;
   if (s == "cpp-file") return ProjectKind::cpp_file;
   if (s == "setuptools") return ProjectKind::setuptools;
+  if (s == "meson") return ProjectKind::meson;
   return std::nullopt;
+}
+
+// Kinds whose importable names are known only once built (what cmake --install, meson's install
+// plan or setuptools put): they are read from each new generation.
+inline bool names_come_from_build(ProjectKind k) {
+  return k == ProjectKind::cmake || k == ProjectKind::meson || k == ProjectKind::setuptools;
 }
 
 // Bad project input (missing root, unsupported layout, broken Cargo.toml / pyproject.toml); the

@@ -10,10 +10,6 @@
 #include "util/thread_check.hpp"
 
 namespace prestage::projects {
-namespace {
-// Kinds whose importable names are known only once built (what cmake --install or setuptools put).
-bool names_come_from_build(ProjectKind kind) { return kind == ProjectKind::cmake || kind == ProjectKind::setuptools; }
-}  // namespace
 
 ProjectPipeline::ProjectPipeline(PipelineEnv& env, const builders::BuildBackend& backend, ProjectInfo info,
                                  std::vector<std::string> pythons)

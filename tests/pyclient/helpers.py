@@ -27,6 +27,19 @@ def edit(path, old, new):
 """
 
 
+# Pasted into scenario scripts: the files of the generation a module was loaded from. Needs `pathlib`.
+TREE_FUNCTION = """
+def tree(module):
+    '''(generation dir, its files relative to it: no manifest, dist-info or __pycache__).'''
+    gen = pathlib.Path(module.__file__).resolve().parent
+    while not (gen / "manifest.json").exists():
+        gen = gen.parent
+    return gen, sorted(str(p.relative_to(gen)) for p in gen.rglob("*")
+                       if p.is_file() and p.name != "manifest.json" and ".dist-info" not in str(p.relative_to(gen))
+                       and "__pycache__" not in p.parts)
+"""
+
+
 def run_python(code, *, env=None, cwd=None, timeout=600, python=PYTHON, expect_ok=True):
     """Runs `code` in a fresh interpreter with pyclient/ importable; returns the completed process."""
     full_env = {**os.environ, **(env or {})}

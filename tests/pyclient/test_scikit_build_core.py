@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from conftest import Daemon, server_binary
-from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, copy_tree, run_python
+from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, TREE_FUNCTION, copy_tree, run_python
 
 SOABI = sysconfig.get_config_var("SOABI")
 TIMEOUT = 1200
@@ -22,16 +22,7 @@ import ctypes, importlib, importlib.metadata, json, os, pathlib, sys, sysconfig
 import prestage
 prestage.install()
 
-""" + EDIT_FUNCTION + """
-def tree(module):
-    '''Files of the generation holding `module`, relative to it (no manifest, no dist-info).'''
-    gen = pathlib.Path(module.__file__).resolve().parent
-    while not (gen / "manifest.json").exists():
-        gen = gen.parent
-    return gen, sorted(str(p.relative_to(gen)) for p in gen.rglob("*")
-                       if p.is_file() and p.name != "manifest.json" and ".dist-info" not in str(p.relative_to(gen))
-                       and "__pycache__" not in p.parts)
-"""
+""" + EDIT_FUNCTION + TREE_FUNCTION
 
 
 @pytest.fixture(scope="module")

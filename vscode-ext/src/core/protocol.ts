@@ -35,7 +35,7 @@ export interface ServerInfo {
   clients: number;
 }
 
-export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file' | 'setuptools';
+export type ProjectKind = 'cargo' | 'cmake' | 'rust-file' | 'cpp-file' | 'setuptools' | 'meson';
 
 export interface OpenedProject {
   id: string;

@@ -1,0 +1,85 @@
+// meson's install plan -> staged files (see meson_install_plan.hpp).
+#include "builders/meson_install_plan.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "builders/build_error.hpp"
+#include "watch/ignore.hpp"
+
+namespace prestage::builders {
+namespace {
+
+bool tag_wanted(const nlohmann::json& entry, const MesonConfig& config) {
+  if (config.skip_subprojects && entry.contains("subproject") && !entry["subproject"].is_null()) return false;
+  if (config.install_tags.empty()) return true;
+  std::string tag = entry.contains("tag") && entry["tag"].is_string() ? entry["tag"].get<std::string>() : "";
+  return std::find(config.install_tags.begin(), config.install_tags.end(), tag) != config.install_tags.end();
+}
+
+void add_file(MesonStaging& out, const MesonConfig& config, const std::string& relpath, const fs::path& source,
+              const std::string& ext_suffix) {
+  if (wheel_excluded(relpath, config.wheel_exclude) && !wheel_excluded(relpath, config.wheel_include)) return;
+  StagedFile f{relpath, source, {}};
+  if (is_extension_module(source, relpath, ext_suffix)) f.module = module_of_relpath(relpath);
+  out.files.push_back(std::move(f));
+}
+
+// install_subdir(): every file below the source dir, at the same path below the destination.
+void add_directory(MesonStaging& out, const MesonConfig& config, const std::string& relpath, const fs::path& dir,
+                   const std::string& ext_suffix) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code sec;
+    if (it->is_directory(sec)) {
+      if (watch::is_ignored_dir(it->path().filename().string())) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(sec)) continue;
+    add_file(out, config, relpath + "/" + it->path().lexically_relative(dir).generic_string(), it->path(), ext_suffix);
+  }
+}
+}  // namespace
+
+std::string site_packages_relpath(const std::string& destination) {
+  for (const char* placeholder : {"{py_platlib}", "{py_purelib}", "{moduledir_shared}"}) {
+    std::string prefix = placeholder;
+    if (destination.rfind(prefix + "/", 0) == 0) return destination.substr(prefix.size() + 1);
+  }
+  return "";
+}
+
+MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig& config, const std::string& ext_suffix) {
+  nlohmann::json plan;
+  try {
+    plan = nlohmann::json::parse(plan_json);
+  } catch (const nlohmann::json::exception& e) {
+    throw BuildError(std::string("meson's install plan is not JSON: ") + e.what());
+  }
+  if (!plan.is_object()) throw BuildError("meson's install plan is not a JSON object");
+  MesonStaging out;
+  for (const auto& [section, entries] : plan.items()) {
+    if (!entries.is_object()) continue;
+    for (const auto& [source_text, entry] : entries.items()) {
+      if (!entry.is_object() || !entry.contains("destination") || !entry["destination"].is_string()) continue;
+      if (!tag_wanted(entry, config)) continue;
+      const std::string destination = entry["destination"].get<std::string>();
+      const fs::path source(source_text);
+      if (destination.rfind("{libdir_shared}", 0) == 0)
+        throw BuildError("meson installs the shared library " + source.filename().string() + " to " + destination +
+                         ": prestage does not relocate internal shared libraries (meson-python's .mesonpy.libs); link it statically");
+      std::string relpath = site_packages_relpath(destination);
+      if (relpath.empty()) {
+        out.skipped.push_back(destination + " (" + source.string() + ")");
+        continue;
+      }
+      std::error_code ec;
+      if (fs::is_directory(source, ec)) add_directory(out, config, relpath, source, ext_suffix);
+      else if (fs::is_regular_file(source, ec)) add_file(out, config, relpath, source, ext_suffix);
+      else throw BuildError("meson's install plan names " + source.string() + " (" + section + "), which does not exist");
+    }
+  }
+  std::sort(out.files.begin(), out.files.end(), [](const StagedFile& a, const StagedFile& b) { return a.relpath < b.relpath; });
+  return out;
+}
+}  // namespace prestage::builders
