@@ -13,7 +13,7 @@ import time
 from ._client import Client
 from ._discovery import default_state_dir
 from ._errors import BuildError, BuildTimeout, DaemonUnavailable, PrestageError, RpcError
-from ._finder import PrestageFinder
+from ._finder import FirstBuildFinder, PrestageFinder
 from ._push import PushChannel
 from . import _pybind11
 from ._errors import BUILD_TIMEOUT
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 _lock = threading.Lock()
 _finder = None
+_last_finder = None  # FirstBuildFinder, at the end of sys.meta_path
 _push = None
 _shared_client = None
 
@@ -57,7 +58,7 @@ def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
 
     wait_timeout bounds how long an import waits for a running build; start_timeout bounds
     how long to wait for an auto-started daemon's server.json."""
-    global _finder, _push
+    global _finder, _last_finder, _push
     client = _running_client(start_timeout)
     state_dir = client.state_dir
     with _lock:
@@ -73,6 +74,10 @@ def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
             )
         sys.meta_path.insert(0, new_finder)
         _finder = new_finder
+        if _last_finder is not None:
+            _remove_from_meta_path(_last_finder)
+        _last_finder = FirstBuildFinder(new_finder)
+        sys.meta_path.append(_last_finder)
         if _push is None:
             _push = PushChannel(client, new_finder.on_event)
     return new_finder
@@ -80,11 +85,14 @@ def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
 
 def uninstall():
     """Removes the finder from sys.meta_path and closes the push channel."""
-    global _finder, _push
+    global _finder, _last_finder, _push
     with _lock:
         if _finder is not None:
             _remove_from_meta_path(_finder)
         _finder = None
+        if _last_finder is not None:
+            _remove_from_meta_path(_last_finder)
+        _last_finder = None
         if _push is not None:
             _push.close()
             _push = None

@@ -17,6 +17,7 @@ _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
 _PROGRESS_AFTER_S = 1.0
 _REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imports do not ask again sooner
+_NAMES_FROM_BUILD = ("cmake", "meson", "setuptools")  # kinds whose full list of names only a build gives
 
 
 # A CMakeLists.txt containing one of these builds a Python module (pybind11, nanobind or FindPython).
@@ -119,6 +120,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self._names_may_grow = False  # a new generation came: a name not in _managed may be in project/list now
         self._change_page = None  # from the daemon the push channel is connected to
         self._answers = {}  # (name, loaded) -> (change page mark taken before asking, answer)
+        self._first_builds_waited = set()  # project ids whose first build a name no finder had waited for
 
     # -- caches -------------------------------------------------------------------------------
     def invalidate_caches(self):
@@ -228,6 +230,47 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                         return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
                     return _reload.spec_for_import(fullname, resolved, self.state) if target is None else None
         return None
+
+    # -- names only a first build gives -----------------------------------------------------------
+    def find_spec_after_first_builds(self, name):
+        """Asked by FirstBuildFinder, last on sys.meta_path, for a top-level name no finder has: an open
+        cmake, meson or setuptools project may install it (a module beside its package, or a project
+        without one) but say so only after its first build. Waits (once per project, bounded by
+        wait_timeout) for those first builds, learns their names and serves `name` if one has it."""
+        if _reentry.active() or self.client is None or "." in name:
+            return None
+        try:
+            listed = self.client.call("project/list", timeout=10.0) or ()
+        except Exception:  # noqa: BLE001 - a dead daemon must not break unrelated imports
+            return None
+        pending = [p["id"] for p in listed if p.get("kind") in _NAMES_FROM_BUILD and not p.get("generation")
+                   and p.get("id") not in self._first_builds_waited]
+        if not pending:
+            return None
+        self._first_builds_waited.update(pending)
+        self._wait_idle(pending, f"the first build of {', '.join(pending)} (it may provide {name!r})")
+        self._retry_refresh_at = 0.0
+        self._refresh_managed()
+        if name not in self._managed:
+            return None
+        return self._top_level_spec(name, None)
+
+    def _wait_idle(self, project_ids, what):
+        """Waits, bounded by wait_timeout, until the projects are idle; a timeout or an error only ends it."""
+        sys.stderr.write(f"prestage: waiting for {what}...\n")
+        deadline = time.monotonic() + self.wait_timeout
+        while time.monotonic() < deadline:
+            budget = min(deadline - time.monotonic(), 30.0)
+            try:
+                listed = self.client.call("sync", {"projects": project_ids, "wait": budget}, timeout=budget + 30)["projects"]
+            except RpcError as error:
+                if error.code == BUILD_TIMEOUT:
+                    continue
+                return
+            except Exception:  # noqa: BLE001 - the import then fails as it would without prestage
+                return
+            if all(project.get("state") == "idle" for project in listed):
+                return
 
     def _open_single_file(self, source):
         if source in self._opened_roots:
@@ -440,3 +483,16 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             if "." not in name and name in sys.modules:
                 loaded[name] = project
         return loaded
+
+
+class FirstBuildFinder(importlib.abc.MetaPathFinder):
+    """Last on sys.meta_path: a top-level name that no other finder has goes to the PrestageFinder's
+    find_spec_after_first_builds, so only imports that would fail wait for a first build."""
+
+    def __init__(self, finder):
+        self.finder = finder
+
+    def find_spec(self, fullname, path=None, target=None):
+        if path is not None or target is not None:
+            return None
+        return self.finder.find_spec_after_first_builds(fullname)

@@ -153,3 +153,28 @@ def test_a_meson_build_broken_from_the_start_is_a_build_error(mpy):
     mpy.client.call("sync", {"projects": [project["id"]], "wait": True}, timeout=TIMEOUT)
     assert mpy.wait_built(project["id"], timeout=TIMEOUT)["last_build"]["ok"] is True
     mpy.client.call("project/close", {"root": str(root)})
+
+
+def test_top_level_modules_known_only_after_the_first_build(mpy):
+    # meson-python's simplest layout: no package, an extension and a module installed at the top.
+    # Their names come from the build: the first import waits for it (FirstBuildFinder), unknown
+    # names still fail at once afterwards.
+    root = copy_tree(FIXTURES / "meson_top", mpy.workspace / uuid.uuid4().hex[:8] / "meson_top")
+    assert_ok(run_user(mpy, root, """
+import sys, time
+import meson_top_ext
+assert meson_top_ext.mark() == "ext-0", meson_top_ext.mark()
+assert "/gen-" in meson_top_ext.__file__, meson_top_ext.__file__
+edit("ext.c", '"ext-0"', '"ext-1"')
+importlib.reload(meson_top_ext)
+assert meson_top_ext.mark() == "ext-1", meson_top_ext.mark()
+start = time.monotonic()
+try:
+    import meson_top_missing
+except ModuleNotFoundError:
+    pass
+else:
+    raise AssertionError("imported a module nobody provides")
+assert time.monotonic() - start < 5, "an unknown name waited"
+print("OK")
+"""))
