@@ -70,7 +70,7 @@ def install(*, enable_reloading=True, wait_timeout=300.0, start_timeout=30.0):
         else:
             new_finder = PrestageFinder(
                 client, enable_reloading=enable_reloading, wait_timeout=wait_timeout,
-                helper_finder=lambda: _pybind11.build_default_helper_blocking(str(state_dir)),
+                helper_finder=lambda resolved: _pybind11.build_default_helper_blocking(str(state_dir)),
             )
         sys.meta_path.insert(0, new_finder)
         _finder = new_finder

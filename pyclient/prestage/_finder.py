@@ -102,7 +102,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         self.wait_timeout = wait_timeout
         self.python = python or sys.executable
         self.state = _reload.ReloadState()
-        self.helper_finder = helper_finder
+        self._own_helper = helper_finder  # (answer) -> a helper compiled by the client, or None
         self._lock = threading.RLock()
         self._managed = {}  # top-level module name -> project dict from project/list
         self._single_files = {}  # top-level module name -> path of name.rs / name.cpp on sys.path
@@ -215,7 +215,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                 return None
             if hasattr(target, "__path__"):  # a subpackage: unload its changed extensions
                 resolved = self._resolve(top, loaded=True)
-                return None if resolved is None else _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+                return None if resolved is None else _reload.spec_for_reload(target, resolved, self.state, self._pybind11_helper)
             return None
         if path is not None:  # name.rs / name.cpp in a package's __path__
             leaf = fullname.rpartition(".")[2]
@@ -227,9 +227,31 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
                     if resolved is None:
                         return None
                     if target is not None and self.enable_reloading:
-                        return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+                        return _reload.spec_for_reload(target, resolved, self.state, self._pybind11_helper)
                     return _reload.spec_for_import(fullname, resolved, self.state) if target is None else None
         return None
+
+    def _pybind11_helper(self, resolved):
+        """The helper a reload of pybind11 classes needs when the answer named none. While the daemon
+        still compiles it (pybind11_helper_pending) asks again, waiting for it; the client compiles its
+        own only when the daemon names none after all."""
+        artifacts = resolved.get("artifacts") or ()
+        if resolved.get("pybind11_helper_pending") and artifacts and self.client is not None:
+            params = {"python": self.python, "loaded": True, "needs_pybind11_helper": True}
+            deadline = time.monotonic() + self.wait_timeout
+            while time.monotonic() < deadline:
+                params["wait"] = min(deadline - time.monotonic(), 30.0)
+                try:
+                    again = self.client.call("spec/resolve", {**params, "name": artifacts[0]["module"]},
+                                             timeout=params["wait"] + 30)
+                except RpcError as error:
+                    if error.code == BUILD_TIMEOUT:
+                        continue
+                    break
+                if isinstance(again, dict) and again.get("pybind11_helper"):
+                    return again["pybind11_helper"]
+                break
+        return self._own_helper(resolved) if self._own_helper is not None else None
 
     # -- names only a first build gives -----------------------------------------------------------
     def find_spec_after_first_builds(self, name):
@@ -287,7 +309,7 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         resolved = self._resolve(name, loaded=True)
         if resolved is None:
             return None
-        return _reload.spec_for_reload(target, resolved, self.state, self.helper_finder)
+        return _reload.spec_for_reload(target, resolved, self.state, self._pybind11_helper)
 
     # -- importlib.metadata ----------------------------------------------------------------------
     def find_distributions(self, context=None):

@@ -130,7 +130,7 @@ def release_pybind11_types(module, resolved, state, helper_finder=None):
         return []
     helper_path = resolved.get("pybind11_helper")
     if not helper_path and helper_finder is not None:
-        helper_path = helper_finder()
+        helper_path = helper_finder(resolved)
     if not helper_path:
         return []
     helper = state.pybind11_helper(helper_path)

@@ -109,9 +109,9 @@ ResolveOutcome ResolveService::timed_out(std::chrono::milliseconds timeout) cons
 void ResolveService::answer(const ResolveRequest& request, const builders::InterpreterCache::Facts& interp,
                             std::function<void(ResolveOutcome)> done) {
   ResolveOutcome now = ready_answer(request.name, request.python, interp);
-  const bool reload_waits_for_helper = request.wait && request.loaded && now.error == ResolveError::none &&
-                                       ctx_.pybind11_helpers.compiling(*interp, pybind11_include(*interp));
-  if (!reload_waits_for_helper) return done(std::move(now));
+  const bool wait_for_helper = request.wait && request.needs_pybind11_helper && now.error == ResolveError::none &&
+                               ctx_.pybind11_helpers.compiling(*interp, pybind11_include(*interp));
+  if (!wait_for_helper) return done(std::move(now));
   answer_after_helper(request, interp, std::move(done));
 }
 

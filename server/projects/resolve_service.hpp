@@ -50,7 +50,7 @@ struct ResolveRequest {
   bool wait = false;  // for a running or queued round, and for the pybind11 helper of a reload
   std::chrono::milliseconds timeout{0};             // how long a wait may take in all
   std::chrono::steady_clock::time_point deadline;  // set by resolve(): the call's start + timeout
-  bool loaded = false;  // the caller has the module loaded: this is a reload
+  bool needs_pybind11_helper = false;  // with `wait`: answer once the helper compiling for python is ready
 };
 
 class ResolveService : public std::enable_shared_from_this<ResolveService> {
@@ -58,8 +58,8 @@ class ResolveService : public std::enable_shared_from_this<ResolveService> {
   ResolveService(ResolveContext context, ResolveHooks hooks, ProjectInfo info);
 
   // Answers at once, or, when `wait` and a round is running or queued, once it is over (bounded).
-  // A waiting reload of a pybind11 project also waits for the helper compiling for its interpreter,
-  // so that the answer names it and the client does not compile its own.
+  // With `needs_pybind11_helper` (a client about to reload pybind11 classes) it also waits for the
+  // helper compiling for the interpreter, so that the answer names it and the client compiles none.
   void resolve(ResolveRequest request, std::function<void(ResolveOutcome)> done);
   // done(true) once no round is settling or running (at once when idle or closed), done(false) after `timeout`.
   void when_idle(std::chrono::milliseconds timeout, std::function<void(bool idle)> done);

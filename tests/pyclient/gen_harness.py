@@ -11,7 +11,7 @@ class GenerationFinder(importlib.abc.MetaPathFinder):
     def __init__(self, helper_path=None):
         self.state = _reload.ReloadState()
         self.resolved = {}
-        self.helper_finder = (lambda: helper_path) if helper_path else None
+        self.helper_finder = (lambda resolved: helper_path) if helper_path else None
 
     def serve(self, name, resolved):
         self.resolved[name] = resolved

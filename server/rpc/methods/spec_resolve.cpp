@@ -1,4 +1,4 @@
-// spec/resolve {name, python, wait?, sync?, loaded?, pins?} -> the staged spec of `name`, or null when no open
+// spec/resolve {name, python, wait?, sync?, loaded?, needs_pybind11_helper?, pins?} -> the staged spec of `name`, or null when no open
 // project provides it. Waits (bounded) for a queued or running build when `wait` is set.
 #include <chrono>
 
@@ -24,7 +24,8 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
     }
     auto budget = p.optional_wait("wait", kDefaultWait, kMaxWait);
     const bool sync = p.optional_bool("sync").value_or(false);
-    const bool loaded = p.optional_bool("loaded").value_or(false);
+    p.optional_bool("loaded");
+    const bool needs_helper = p.optional_bool("needs_pybind11_helper").value_or(false);
     if (auto pins = params.find("pins"); pins != params.end()) {
       if (!pins->is_array()) throw InvalidParams("params.pins must be an array of {project, generation}");
       std::map<std::string, std::set<std::uint64_t>> by_project;
@@ -44,7 +45,7 @@ void register_spec_resolve(Dispatcher& dispatcher, Services& services) {
       return;
     }
     if (sync) pipeline->sync();  // every save completed before this call is seen (and waited for, with `wait`)
-    projects::ResolveRequest request{name, python, budget.count() > 0, budget, {}, loaded};
+    projects::ResolveRequest request{name, python, budget.count() > 0, budget, {}, needs_helper};
     pipeline->resolve(std::move(request), [reply](projects::ResolveOutcome outcome) mutable {
       if (outcome.error != projects::ResolveError::none) reply.fail(resolve_error(outcome));
       else reply.ok_serialized(outcome.text ? std::string_view(*outcome.text) : std::string_view("null"));
