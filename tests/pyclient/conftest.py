@@ -113,6 +113,14 @@ class Daemon:
         self.log.close()
 
 
+def own_daemon(tmp_path_factory, label, extra_env=None):
+    """A daemon of its own for one test module (its fixture stops it), or a skip when none is built."""
+    binary = server_binary()
+    if binary is None:
+        pytest.skip("prestaged is not built")
+    return Daemon(tmp_path_factory.mktemp(label), binary, extra_env=extra_env)
+
+
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory):
     binary = server_binary()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import Daemon, server_binary
+from conftest import own_daemon
 from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, TREE_FUNCTION, copy_tree, run_python
 
 TIMEOUT = 180  # a hung build fails the test rather than the CI run
@@ -27,10 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("meson") is None or shutil.which("n
 
 @pytest.fixture(scope="module")
 def mpy(tmp_path_factory):
-    binary = server_binary()
-    if binary is None:
-        pytest.skip("prestaged is not built")
-    daemon = Daemon(tmp_path_factory.mktemp("meson"), binary)
+    daemon = own_daemon(tmp_path_factory, "meson")
     yield daemon
     daemon.stop()
 

@@ -5,13 +5,12 @@ One daemon for the module (its environment carries SKB_FIXTURE_FLAVOR for `if.en
 /usr/bin/python3 started in the project directory, as a user would: import, check what a user
 checks, write a source, reload on the next line, check again."""
 import json
-import sys
 import sysconfig
 import uuid
 
 import pytest
 
-from conftest import Daemon, server_binary
+from conftest import own_daemon
 from helpers import EDIT_FUNCTION, EXT_SUFFIX, FIXTURES, TREE_FUNCTION, copy_tree, run_python
 
 SOABI = sysconfig.get_config_var("SOABI")
@@ -27,10 +26,7 @@ prestage.install()
 
 @pytest.fixture(scope="module")
 def skb(tmp_path_factory):
-    binary = server_binary()
-    if binary is None:
-        pytest.skip("prestaged is not built")
-    daemon = Daemon(tmp_path_factory.mktemp("skb"), binary, extra_env={"SKB_FIXTURE_FLAVOR": "spicy"})
+    daemon = own_daemon(tmp_path_factory, "skb", extra_env={"SKB_FIXTURE_FLAVOR": "spicy"})
     yield daemon
     daemon.stop()
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import Daemon, server_binary
+from conftest import own_daemon
 from helpers import EDIT_FUNCTION, FIXTURES, copy_tree, run_python
 
 TIMEOUT = 300  # per interpreter: fails (subprocess.TimeoutExpired) rather than hangs
@@ -38,10 +38,7 @@ def failed_reload(module, *expected):
 
 @pytest.fixture(scope="module")
 def st(tmp_path_factory):
-    binary = server_binary()
-    if binary is None:
-        pytest.skip("prestaged is not built")
-    daemon = Daemon(tmp_path_factory.mktemp("st"), binary)
+    daemon = own_daemon(tmp_path_factory, "st")
     yield daemon
     daemon.stop()
 
