@@ -16,6 +16,7 @@ from ._errors import BUILD_FAILED, BUILD_TIMEOUT, BuildError, BuildTimeout, Pres
 _SINGLE_FILE_SUFFIXES = (".rs", ".cpp")
 _PROJECT_MARKERS = ("Cargo.toml", "pyproject.toml", "CMakeLists.txt")
 _PROGRESS_AFTER_S = 1.0
+_PREFETCH_WAIT_S = 20.0  # the push thread's prefetch waits for a round already under way
 _REFRESH_RETRY_S = 1.0  # after project/list failed (daemon down), unrelated imports do not ask again sooner
 _NAMES_FROM_BUILD = ("cmake", "meson", "setuptools")  # kinds whose full list of names only a build gives
 
@@ -382,9 +383,8 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
 
     def _keep(self, name, loaded, marked, resolved):
         # Only an answer from the project whose line was read: the mark says nothing about another.
-        # Not one whose pybind11 helper is still compiling: the next reload asks, and waits for it.
-        if (marked is not None and isinstance(resolved, dict) and resolved.get("project") == marked[0]
-                and not resolved.get("pybind11_helper_pending")):
+        # (One with pybind11_helper_pending goes stale when the helper is ready: the global epoch moves.)
+        if marked is not None and isinstance(resolved, dict) and resolved.get("project") == marked[0]:
             self._answers[(name, loaded)] = (marked[1], resolved)
 
     def _wait_for_build(self, name, params, deadline):
@@ -455,7 +455,10 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         for name in names:
             try:
                 marked = self._mark(self._change_page, name) if "." not in name else None
-                resolved = self._ask(client, name, {"python": self.python, "loaded": True}, 30.0)
+                # `wait`: a save taken in after the build finished has already moved the page past
+                # `marked`; answered without waiting, the old generation would be kept under the new mark.
+                resolved = self._ask(client, name, {"python": self.python, "loaded": True, "wait": _PREFETCH_WAIT_S},
+                                     _PREFETCH_WAIT_S + 30.0)
                 if isinstance(resolved, dict):
                     _reload.prepare_reload(name, resolved, self.state)
                     self._keep(name, True, marked, resolved)

@@ -45,6 +45,12 @@ def test_round_trips_per_reload_and_prepared_code(daemon, opened):
     result = scenario(daemon, COUNTING + """
 assert finder._change_page is not None, "the daemon handed out no change page"
 import cmake_pkg
+# Round trips are counted once the daemon's pybind11 helper is ready: until then a reload of pybind11
+# classes makes one more ask, which waits for the helper (test_first_use).
+helper_deadline = time.monotonic() + 300
+while not prestage.connect().call("spec/resolve", {"name": "cmake_pkg", "python": sys.executable}).get("pybind11_helper"):
+    assert time.monotonic() < helper_deadline, "the daemon's pybind11 helper never became ready"
+    time.sleep(0.1)
 core_before = cmake_pkg._core
 cmake_pkg.increment()
 assert reload_counting(cmake_pkg) == [("cmake_pkg", True)], "the first reload asks, with sync"
