@@ -148,7 +148,18 @@ print("OK")
 def test_builds_imports_and_reloads(skb, case):
     fixture, body = CASES[case]
     root = copy_fixture(skb, fixture)
-    assert_ok(run_user(skb, root, body))
+    try:
+        assert_ok(run_user(skb, root, body))
+    finally:
+        close_projects_under(skb, root)
+
+
+def close_projects_under(skb, root):
+    """Closes what the case opened: a later case's copy of the same fixture provides the same names,
+    and the daemon serves a name from one open project only."""
+    for project in skb.client.call("project/list"):
+        if str(project["root"]).startswith(str(root)):
+            skb.client.call("project/close", {"id": project["id"]})
 
 
 def project_entry(skb, module):
