@@ -82,8 +82,9 @@ void ResolveService::resolve_known(ResolveRequest request, const builders::Inter
   if (!busy && !ctx_.records.has(interp->key) && !ctx_.store.latest(interp->key)) hooks_.request_round();
   if (!request.wait || !hooks_.busy()) return answer(request, interp, std::move(done));
   auto timer = std::make_shared<net::steady_timer>(ctx_.io, request.deadline);
+  const auto timeout = request.timeout;
   waiters_.push_back({std::move(request), std::move(done), timer});
-  timer->async_wait([weak = weak_from_this(), timer, timeout = request.timeout](boost::system::error_code ec) {
+  timer->async_wait([weak = weak_from_this(), timer, timeout](boost::system::error_code ec) {
     if (ec) return;
     auto self = weak.lock();
     if (!self) return;
