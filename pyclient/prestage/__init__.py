@@ -8,15 +8,13 @@
 import os
 import sys
 import threading
-import time
 
 from ._client import Client
 from ._discovery import default_state_dir
 from ._errors import BuildError, BuildTimeout, DaemonUnavailable, PrestageError, RpcError
-from ._finder import FirstBuildFinder, PrestageFinder
+from ._finder import FirstBuildFinder, PrestageFinder, sync_until_idle
 from ._push import PushChannel
 from . import _pybind11
-from ._errors import BUILD_TIMEOUT
 
 __all__ = [
     "BuildError", "BuildTimeout", "DaemonUnavailable", "PrestageError", "RpcError", "PrestageFinder",
@@ -132,23 +130,7 @@ def wait_idle(timeout=60.0):
 
 
 def _sync(projects, timeout, caller):
-    deadline = time.monotonic() + timeout
-    client = connect()
-    params = {} if projects is None else {"projects": list(projects)}
-    while True:
-        budget = min(max(deadline - time.monotonic(), 0.0), 30.0)
-        busy = None
-        try:
-            listed = client.call("sync", {**params, "wait": budget}, timeout=budget + 30)["projects"]
-            busy = [str(project.get("root")) for project in listed if project.get("state") != "idle"]
-            if not busy:
-                return list(listed)
-        except RpcError as error:
-            if error.code != BUILD_TIMEOUT:
-                raise
-            busy = list((error.data or {}).get("projects", []))
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{caller}: still building after {timeout:g} s: {', '.join(busy or ['?'])}")
+    return sync_until_idle(connect(), projects, timeout, caller)
 
 
 def load_ipython_extension(ipython):

@@ -262,38 +262,31 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
         wait_timeout) for those first builds, learns their names and serves `name` if one has it."""
         if _reentry.active() or self.client is None or "." in name:
             return None
-        try:
-            listed = self.client.call("project/list", timeout=10.0) or ()
-        except Exception:  # noqa: BLE001 - a dead daemon must not break unrelated imports
+        if self._stale:
+            self._refresh_managed()
+        # The list the finder holds may be older than a first build, never newer: the daemon is asked
+        # only while it names a project that may still be waiting for one.
+        if not any(self._first_build_pending(p) for p in self._managed.values()):
             return None
-        pending = [p["id"] for p in listed if p.get("kind") in _NAMES_FROM_BUILD and not p.get("generation")
-                   and p.get("id") not in self._first_builds_waited]
+        self._refresh_managed()
+        pending = list(dict.fromkeys(p["id"] for p in self._managed.values() if self._first_build_pending(p)))
         if not pending:
             return None
         self._first_builds_waited.update(pending)
-        self._wait_idle(pending, f"the first build of {', '.join(pending)} (it may provide {name!r})")
+        sys.stderr.write(f"prestage: waiting for the first build of {', '.join(pending)} (it may provide {name!r})...\n")
+        try:
+            sync_until_idle(self.client, pending, self.wait_timeout, "prestage")
+        except Exception:  # noqa: BLE001 - a timeout or a dead daemon: the import then fails as without prestage
+            pass
         self._retry_refresh_at = 0.0
         self._refresh_managed()
         if name not in self._managed:
             return None
         return self._top_level_spec(name, None)
 
-    def _wait_idle(self, project_ids, what):
-        """Waits, bounded by wait_timeout, until the projects are idle; a timeout or an error only ends it."""
-        sys.stderr.write(f"prestage: waiting for {what}...\n")
-        deadline = time.monotonic() + self.wait_timeout
-        while time.monotonic() < deadline:
-            budget = min(deadline - time.monotonic(), 30.0)
-            try:
-                listed = self.client.call("sync", {"projects": project_ids, "wait": budget}, timeout=budget + 30)["projects"]
-            except RpcError as error:
-                if error.code == BUILD_TIMEOUT:
-                    continue
-                return
-            except Exception:  # noqa: BLE001 - the import then fails as it would without prestage
-                return
-            if all(project.get("state") == "idle" for project in listed):
-                return
+    def _first_build_pending(self, project):
+        return (project.get("kind") in _NAMES_FROM_BUILD and not project.get("generation")
+                and project.get("id") not in self._first_builds_waited)
 
     def _open_single_file(self, source):
         if source in self._opened_roots:
@@ -508,6 +501,27 @@ class PrestageFinder(importlib.abc.MetaPathFinder):
             if "." not in name and name in sys.modules:
                 loaded[name] = project
         return loaded
+
+
+def sync_until_idle(client, projects, timeout, caller):
+    """Returns project/list once every save completed before the call has been taken in and the given
+    projects (ids; None: every open one) are idle; raises TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    params = {} if projects is None else {"projects": list(projects)}
+    while True:
+        budget = min(max(deadline - time.monotonic(), 0.0), 30.0)
+        busy = None
+        try:
+            listed = client.call("sync", {**params, "wait": budget}, timeout=budget + 30)["projects"]
+            busy = [str(project.get("root")) for project in listed if project.get("state") != "idle"]
+            if not busy:
+                return list(listed)
+        except RpcError as error:
+            if error.code != BUILD_TIMEOUT:
+                raise
+            busy = list((error.data or {}).get("projects", []))
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{caller}: still building after {timeout:g} s: {', '.join(busy or ['?'])}")
 
 
 class FirstBuildFinder(importlib.abc.MetaPathFinder):
