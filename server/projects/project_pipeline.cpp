@@ -81,6 +81,9 @@ void ProjectPipeline::start() {
                  },
                  [weak] {
                    if (auto self = weak.lock()) self->note_change();
+                 },
+                 [weak](const builders::Interpreter& python) {
+                   if (auto self = weak.lock()) self->resolver_->configured(python);
                  }},
       info_, pythons_, std::move(tree), records_, work_);
   watcher_ = std::make_unique<watch::Watcher>(

@@ -212,6 +212,12 @@ void ResolveService::published(const builders::Interpreter& python) {
   pybind11_helper(python);               // compiles it in the background, ready before the next reload
 }
 
+void ResolveService::configured(const builders::Interpreter& python) {
+  util::assert_on_io("ResolveService::configured");
+  pybind11_includes_.erase(python.key);  // the configure may have just written the CMake cache
+  pybind11_helper(python);
+}
+
 void ResolveService::forget() {
   ready_.clear();
   ready_count_ = 0;

@@ -70,6 +70,9 @@ class ResolveService : public std::enable_shared_from_this<ResolveService> {
   // A good build was staged for `python`: the CMake cache may name other pybind11 headers, and the
   // helper for them starts compiling now so it is ready before the next reload.
   void published(const builders::Interpreter& python);
+  // A build for `python` is past its configure: starts the pybind11 helper's compile now, beside the
+  // project's own, so the first reload after the first build finds it ready.
+  void configured(const builders::Interpreter& python);
   void forget();  // drops every ready-made answer
 
   void pin(const std::string& client_id, std::set<std::uint64_t> generations);

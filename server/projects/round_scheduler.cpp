@@ -230,10 +230,14 @@ void RoundScheduler::build_next_python() {
   std::weak_ptr<RoundScheduler> weak = weak_from_this();
   task_ = ctx_.backend.start(
       ctx_.io, std::move(job),
-      [weak](const builders::BuildProgress& progress) {
+      [weak, interp = *interp, compiling = false](const builders::BuildProgress& progress) mutable {
         if (auto self = weak.lock(); self && !self->stopped_) {
           self->progress_ = progress;
           self->ctx_.events.build_progress(self->info_.id, progress);
+          if (!compiling && progress.has_fraction()) {
+            compiling = true;
+            if (self->hooks_.compiling) self->hooks_.compiling(interp);
+          }
         }
       },
       [weak, interp = *interp, began](builders::BuildOutput output) {

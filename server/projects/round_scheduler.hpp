@@ -53,6 +53,9 @@ struct RoundHooks {
   std::function<void()> recorded;                               // a build result was recorded
   std::function<void()> idle;                                   // no round is settling or running any more
   std::function<void()> changed;                                // the state changed or a result was recorded
+  // The running build for this interpreter reported its first [done/total] step: configure is over
+  // (CMake's cache, meson's build dir exist), compiling has begun. Once per build.
+  std::function<void(const builders::Interpreter&)> compiling;
 };
 
 class RoundScheduler : public std::enable_shared_from_this<RoundScheduler> {

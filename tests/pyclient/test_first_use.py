@@ -164,8 +164,9 @@ print("PORT", client.port)
 
 
 def test_a_reload_right_after_the_first_build_uses_the_daemons_pybind11_helper(fresh):
-    # On a fresh state dir the daemon starts compiling its pybind11 helper when the first build is
-    # staged; a reload asked meanwhile waits for it instead of compiling one in the client (seconds).
+    # On a fresh state dir the daemon starts compiling its pybind11 helper as soon as the first build
+    # is past its configure (beside the project's compile); a reload asked before it is ready waits
+    # for it instead of compiling one in the client (seconds).
     workspace, env = fresh
     root = copy_tree(FIXTURES / "cmake_pkg", workspace / "cmake_pkg")
     out = run(EDIT_FUNCTION + """
@@ -182,3 +183,6 @@ print("VALUE", cmake_pkg.get_num(), "OLD", old.value, "CLIENT_COMPILED", _pybind
     assert "VALUE 20 OLD 3 CLIENT_COMPILED {}" in out, out
     helpers = list((workspace / "state" / "pybind11-helper").glob("*/_prestage_pybind11*.so"))
     assert len(helpers) == 1 and "-" in helpers[0].parent.name, f"only the daemon's helper (python key-hash): {helpers}"
+    started = (helpers[0].parent / "prestage_pybind11.cpp").stat().st_mtime_ns
+    first_generation = min(path.stat().st_mtime_ns for path in (workspace / "state" / "projects").glob("*/*/gen-1"))
+    assert started < first_generation, "the helper's compile starts during the first build, not after it is staged"
