@@ -156,7 +156,9 @@ How each is measured:
 1. A fresh `/usr/bin/python3` runs `prestage.install()`, imports the package, then per round saves,
    waits until the build is idle, sleeps 0.2 s and times `importlib.reload(pkg)` (this re-runs the
    package's `__init__`, which imports the new extension; `other_module` and `subpkg` are not
-   imported, so not re-run). Baselines, each in a fresh process that sleeps the same 0.2 s before
+   imported, so not re-run). During the 0.2 s the push thread has mapped the rebuilt `.so` ahead of
+   the reload (docs/reloading.md, "Mapped ahead"), so the timed reload runs its `PyInit` on a library
+   already loaded; `PRESTAGE_PRELOAD=0` in the bench's environment times it without. Baselines, each in a fresh process that sleeps the same 0.2 s before
    its timed import (an idle gap alone costs 0.1–0.3 ms on this VM; the figure in brackets is
    without it): the staged `.so` copied to a fresh directory, `spec_from_file_location` +
    `exec_module` (1); the whole staged package copied to a fresh directory without `__pycache__`,

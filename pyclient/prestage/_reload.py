@@ -51,6 +51,7 @@ class ReloadState:
         self.prepared_code = {}  # module name -> (origin, source bytes, code object) for its next reload
         self.pybind11_typed = weakref.WeakKeyDictionary()  # loaded extension module -> defines pybind11 types
         self.prepared_specs = {}  # module name -> (origin, spec) made ahead for its next load; used once
+        self.preloaded = {}  # extension module name -> (path, dlopen handle) mapped ahead of its reload
         self._helpers = {}
         self._fresh_dir = None
         self._fresh_count = 0
@@ -400,6 +401,29 @@ def prepare_reload(name, resolved, state):
                 state.pybind11_helper(helper_path)
             except ImportError:
                 pass  # the reload reports it
+        if artifact["sha256"] != state.sha_by_path.get(getattr(loaded, "__file__", None)):
+            _preload(artifact["module"], artifact["path"], state)
+
+
+def _preload(name, path, state):
+    """Maps the rebuilt extension at `path` now (dlopen, with the flags the import will use), so that
+    the reload's own dlopen finds it loaded and only runs its PyInit: the mapping and relocation,
+    most of a bare import, are done before the reload is asked for. The library's static
+    initialisers run here, on the push thread, holding the GIL as an import does. A preload that a
+    newer build supersedes before any reload used it is closed again."""
+    if os.environ.get("PRESTAGE_PRELOAD", "1") == "0" or path in state.loaded_extension_paths:
+        return
+    earlier = state.preloaded.get(name)
+    if earlier is not None and earlier[0] == path:
+        return
+    try:
+        import _ctypes  # noqa: PLC0415 - only a process that reloads needs it
+        handle = _ctypes.dlopen(path, sys.getdlopenflags())
+    except (ImportError, OSError):
+        return  # the reload's own import reports what is wrong with the file
+    state.preloaded[name] = (path, handle)
+    if earlier is not None and earlier[0] not in state.loaded_extension_paths:
+        _ctypes.dlclose(earlier[1])
 
 
 def _unload_changed_extensions(package, resolved, state, helper_finder):

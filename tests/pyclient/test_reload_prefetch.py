@@ -66,7 +66,15 @@ assert cmake_pkg._core is core_before
 project = change("cmake_pkg", source, "return 10;", "return 20;")
 generation = project["last_build"]["generation"]
 wait_prepared("cmake_pkg", generation)
+deadline = time.monotonic() + 60
+while f"gen-{generation}" not in (finder.state.preloaded.get("cmake_pkg._core") or ("",))[0]:
+    assert time.monotonic() < deadline, "the push thread did not map the rebuilt extension ahead of the reload"
+    time.sleep(0.02)
+preloaded = finder.state.preloaded["cmake_pkg._core"][0]
+assert preloaded in pathlib.Path("/proc/self/maps").read_text(), "mapped before any reload asked for it"
+assert cmake_pkg.get_num() == 10, "mapping it ran no PyInit: the old code is still what the module has"
 assert reload_counting(cmake_pkg) == [], "the push thread's answer is current: no round trip"
+assert cmake_pkg._core.__file__ == preloaded, "the reload loaded the file the push thread mapped"
 assert compiled == [], ("the push thread prepared the code object", compiled)
 assert cmake_pkg.get_num() == 20 and cmake_pkg.counter() == 0
 assert pathlib.Path(cmake_pkg.__file__).parent.parent.name == f"gen-{generation}"
