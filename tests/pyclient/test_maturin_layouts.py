@@ -48,6 +48,8 @@ assert (generation / "mat_src_layout_extra" / "notes.txt").read_text().startswit
 assert not (generation / "README.md").exists(), "an sdist-only include stays out"
 import mat_src_layout_plugin
 assert mat_src_layout_plugin.PLUGIN == "from the data dir purelib"
+import mat_src_ns.tool  # python-packages naming a namespace package (no __init__.py)
+assert mat_src_ns.tool.NAME == "ns-tool" and mat_src_ns.__file__ is None, mat_src_ns
 assert not (generation / "mat-src-tool").exists() and not (generation / "scripts").exists()
 
 edit(ROOT.parent / "mat_outside_dep" / "src" / "lib.rs", "    5\\n", "    6\\n")
