@@ -159,7 +159,7 @@ print("OK")
 
 @pytest.mark.parametrize("case,module,dist,version,scripts", [
     ("src_layout", "mat_src_layout", "mat-src-layout", "0.3.1", {"mat-src-hello": "mat_src_layout:hello"}),
-    ("workspace", "mat_ws", "mat-ws", "1.2.3", {}),  # version.workspace = true
+    ("workspace", "mat_ws", "mat-ws", "1.2.3", {}),  # no [project] version; version.workspace = true
 ])
 def test_dist_info(daemon, case, module, dist, version, scripts):
     root = _roots.get(case) or copy_case(daemon, case)

@@ -10,6 +10,7 @@
 #include "builders/maturin_glob.hpp"
 #include "builders/maturin_layout.hpp"
 #include "builders/maturin_project.hpp"
+#include "builders/project_metadata.hpp"
 #include "temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -182,4 +183,19 @@ TEST_CASE("cargo's plain error blocks, without the compile summaries") {
   const auto& blocks = errors.finish();
   REQUIRE(blocks.size() == 1);
   CHECK(blocks[0] == "failed to select a version for the requirement `pyo3 = \"^0.17\"`\ncandidate versions found which didn't match: 0.17.3");
+}
+
+TEST_CASE("a [project] without version: maturin takes Cargo.toml's, other backends refuse") {
+  auto pyproject = toml::parse("[project]\nname = \"demo\"\n");
+  auto d = project_distribution(pyproject, "/p/pyproject.toml", /*version_from_cargo=*/true);
+  REQUIRE(d.has_value());
+  CHECK(d->version_dynamic);
+  CHECK_THROWS_WITH(project_distribution(pyproject, "/p/pyproject.toml"), Catch::Contains("[project].version is required"));
+
+  test::TempDir dir{"maturin-version"};
+  write(dir / "pyproject.toml", kMaturin);  // [project] name only
+  write(dir / "Cargo.toml", std::string(kCrate));
+  auto cargo = python_distribution(dir.path(), /*cargo=*/true);
+  REQUIRE(cargo.has_value());
+  CHECK(cargo->version == "0.1.0");
 }
