@@ -148,8 +148,11 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
     s->succeed();
   };
 
-  session->run_tool("cargo", std::move(args), cwd, {{"PYO3_PYTHON", job.python.executable.string()}},
-                    std::move(on_line), std::move(next));
+  // As maturin: PYO3_BUILD_EXTENSION_MODULE is what PyO3 0.26 and later read in place of the
+  // (deprecated) extension-module feature to leave libpython unlinked; older PyO3 ignores it.
+  session->run_tool("cargo", std::move(args), cwd,
+                    {{"PYO3_PYTHON", job.python.executable.string()}, {"PYO3_BUILD_EXTENSION_MODULE", "1"}}, std::move(on_line),
+                    std::move(next));
 }
 
 void run_cargo_metadata(const std::shared_ptr<BuildSession>& session, const fs::path& cwd, const fs::path& manifest_path,
