@@ -3,6 +3,8 @@
 // and the files maturin develop installs (maturin_layout.cpp).
 #include "builders/backends.hpp"
 #include "builders/cargo_claim.hpp"
+#include "builders/setuptools_claim.hpp"
+#include "builders/setuptools_rust.hpp"
 #include "builders/cargo_runner.hpp"
 #include "builders/maturin_layout.hpp"
 #include "builders/project_metadata.hpp"
@@ -59,6 +61,8 @@ class CargoBackend final : public BuildBackend {
     const bool maturin = files.build_backend == "maturin";
     const bool other_python_backend = files.build_backend.rfind("scikit_build_core", 0) == 0;
     if (!maturin && (other_python_backend || !(has_pyo3_dependency(files.cargo) || is_virtual_workspace(files.cargo)))) return false;
+    // setuptools-rust (RustExtension, [tool.setuptools-rust]) builds this crate: the setuptools backend's.
+    if (!maturin && builds_with_setuptools(files) && declares_rust_extensions(files)) return false;
     try {
       claim_cargo_project(info);
     } catch (const MaturinConfigError& e) {

@@ -1,4 +1,5 @@
-"""maturin projects in the layouts maturin supports, opened unmodified (docs/backends/maturin.md).
+"""maturin projects in the layouts maturin supports, and setuptools-rust projects, opened unmodified
+(docs/backends/maturin.md, docs/backends/setuptools.md "Rust extensions").
 
 Each case copies its fixtures (tests/fixtures/mat_*) into a fresh directory and runs a fresh
 /usr/bin/python3 *from the project directory*: the client opens the project and waits for its first
@@ -117,6 +118,60 @@ assert "You have selected the `abi3` feature but not a minimum version" in messa
 edit(ROOT / "Cargo.toml", 'features = ["extension-module", "abi3"]', "features = []")
 message = build_error(lambda: importlib.import_module("mat_refused"))
 assert "Your library links libpython" in message and "extension-module" in message, message
+print("OK")
+"""),
+    # setuptools-rust through setup.py (RustExtension, the crate in native/ with a lib named apart from
+    # the module, a feature, a path dependency beside the project): built by setuptools-rust's own
+    # build_rust, rustc's errors as diagnostics, nothing written into the sources but Cargo.lock.
+    "setuptools_rust_setup_py": (["st_rust", "st_rust_dep"], "st_rust", """
+import importlib.metadata as md
+import st_rust
+assert (st_rust.value(), st_rust.factor(), st_rust.dep_value()) == (10, 3, 7), "features = ['tripled']"
+package = pathlib.Path(st_rust.__file__).parent
+assert not str(package).startswith(str(ROOT)) and (package / ("_native" + EXT_SUFFIX)).is_file()
+assert sorted(p.name for p in ROOT.iterdir()) == ["native", "pyproject.toml", "setup.py", "st_rust"], "no target/ or build/"
+assert md.version("st-rust") == "0.2.0"
+
+edit(ROOT / "native" / "src" / "lib.rs", "    10\\n", "    11\\n")
+importlib.reload(st_rust)
+assert st_rust.value() == 11
+edit(ROOT.parent / "st_rust_dep" / "src" / "lib.rs", "    7\\n", "    8\\n")
+importlib.reload(st_rust)
+assert st_rust.dep_value() == 8, "an edit in the path dependency outside the root rebuilt"
+edit(ROOT / "st_rust" / "__init__.py", '"py-0"', '"py-1"')
+importlib.reload(st_rust)
+assert st_rust.PY_MARK == "py-1" and st_rust.value() == 11
+
+edit(ROOT / "native" / "src" / "lib.rs", "    11\\n", "    undefined_value\\n")
+message = build_error(lambda: importlib.reload(st_rust))
+assert "native/src/lib.rs:5:" in message and "undefined_value" in message, message
+assert st_rust.value() == 11, "the old module keeps working"
+print("OK")
+"""),
+    # setuptools-rust configured in pyproject.toml alone (setuptools-rust 1.7's keys, read for older
+    # ones too): Python under python/, the lib in rust/lib.rs; the [[bins]] binary is not built.
+    "setuptools_rust_pyproject": (["st_rust_toml"], "st_rust_toml", """
+import importlib.metadata as md
+import st_toml
+assert st_toml.sum_as_string(2, 3) == "5" and st_toml.total(1, 2, 3) == 6 and st_toml.mark() == "lib-0"
+package = pathlib.Path(st_toml.__file__).parent
+assert (package / ("_lib" + EXT_SUFFIX)).is_file()
+assert not [p for p in package.parent.rglob("*") if "st-toml-tool" in p.name], "the binary is not staged"
+dist = md.distribution("st-toml")
+assert dist.version == "1.4.0" and [e.value for e in dist.entry_points] == ["st_toml:total"]
+
+edit(ROOT / "rust" / "lib.rs", '"lib-0"', '"lib-1"')
+importlib.reload(st_toml)
+assert st_toml.mark() == "lib-1"
+
+manifest = ROOT / "Cargo.toml"
+good = manifest.read_text()
+edit(manifest, "[dependencies]\\n", "[dependencies]\\nprestage_no_such_crate = \\"1\\"\\n")
+message = build_error(lambda: importlib.reload(st_toml))
+assert "Cargo.toml" in message and "no matching package named `prestage_no_such_crate` found" in message, message
+assert st_toml.mark() == "lib-1", "the old module keeps working"
+manifest.write_text(good)
+importlib.reload(st_toml)
 print("OK")
 """),
 }
