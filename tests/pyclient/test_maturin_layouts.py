@@ -85,7 +85,8 @@ ext = sys.modules["mat_legacy.sub.ext"]
 assert ext is not old and ext.value() == 2 and mat_legacy.sub.ext is ext
 print("OK")
 """),
-    # Pure Rust with mat_pure.pyi: __init__.pyi and py.typed; cargo's own errors for a missing crate and
+    # Pure Rust with mat_pure.pyi: __init__.pyi and py.typed; a build script's OUT_DIR file included
+    # (from = "out-dir"); features chosen by python-version; cargo's own errors for a missing crate and
     # a lock file pinning a version the registry lacks; the old module keeps working.
     "pure_stub_and_cargo_errors": (["mat_pure"], "mat_pure", """
 import mat_pure
@@ -93,6 +94,8 @@ package = pathlib.Path(mat_pure.__file__).parent
 assert mat_pure.value() == 1
 assert (package / "__init__.pyi").read_text() == (ROOT / "mat_pure.pyi").read_text()
 assert (package / "py.typed").read_bytes() == b""
+assert mat_pure.feature() == "py39-plus", "features = [{ feature, python-version }]: only the matching one"
+assert (package / "build-info.txt").read_text() == "written by build.rs", "include from = out-dir, to = mat_pure/"
 
 manifest = ROOT / "Cargo.toml"
 good = manifest.read_text()
@@ -104,11 +107,16 @@ assert mat_pure.value() == 1, "the old module keeps working"
 
 manifest.write_text(good)
 importlib.reload(mat_pure)
+edit(ROOT / "src" / "lib.rs", "    1\\n", "    2\\n")
+importlib.reload(mat_pure)
+rebuilt = pathlib.Path(mat_pure.__file__).parent
+assert mat_pure.value() == 2 and rebuilt != package
+assert (rebuilt / "build-info.txt").is_file(), "a build whose build script was fresh includes its OUT_DIR file too"
 lock = ROOT / "Cargo.lock"
 edit(lock, 'name = "pyo3"\\nversion = "0.17.3"', 'name = "pyo3"\\nversion = "0.17.99"')
 message = build_error(lambda: importlib.reload(mat_pure))
 assert "failed to select a version for the requirement `pyo3" in message and "0.17.99" in message, message
-assert mat_pure.value() == 1
+assert mat_pure.value() == 2
 print("OK")
 """),
     # What maturin refuses at build time: abi3 without a minimum version, then a cdylib linking libpython.

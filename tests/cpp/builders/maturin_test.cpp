@@ -8,6 +8,7 @@
 #include "builders/cargo_claim.hpp"
 #include "builders/backends.hpp"
 #include "builders/cargo_errors.hpp"
+#include "builders/cargo_out_dir.hpp"
 #include "builders/cargo_output_lines.hpp"
 #include "builders/maturin_glob.hpp"
 #include "builders/maturin_layout.hpp"
@@ -302,4 +303,68 @@ TEST_CASE("a [project] without version: maturin takes Cargo.toml's, other backen
   auto cargo = python_distribution(dir.path(), /*cargo=*/true);
   REQUIRE(cargo.has_value());
   CHECK(cargo->version == "0.1.0");
+}
+
+TEST_CASE("features by python-version: PEP 440 specifiers against major.minor") {
+  const std::string what = "pyproject.toml: [tool.maturin] features";
+  CHECK(python_version_matches(">=3.11", "3.11.7", what));
+  CHECK_FALSE(python_version_matches("<3.11", "3.11.7", what));
+  CHECK(python_version_matches(">=3.9, <3.12", "3.11", what));
+  CHECK_FALSE(python_version_matches(">=3.9,<3.11", "3.11.2", what));
+  CHECK(python_version_matches("==3.11.*", "3.11.7", what));
+  CHECK(python_version_matches("!=3.10.*", "3.11", what));
+  CHECK(python_version_matches("==3.11", "3.11.7", what));  // the interpreter's major.minor
+  CHECK(python_version_matches("~=3.10", "3.12", what));
+  CHECK_FALSE(python_version_matches("~=3.10", "4.0", what));
+  CHECK_THROWS_WITH(python_version_matches("^3.10", "3.11", what), Catch::Contains("is not a PEP 440 specifier"));
+
+  auto pyproject = toml::parse(R"([tool.maturin]
+features = ["always", { feature = "pyo3/abi3-py311", python-version = ">=3.11" }, { feature = "old", python-version = "<3.11" }]
+)");
+  ToolMaturin tool = parse_tool_maturin(&pyproject, "/p/pyproject.toml");
+  CHECK(tool.features == std::vector<std::string>{"always"});
+  REQUIRE(tool.conditional_features.size() == 2);
+  MaturinProject project;
+  project.tool = tool;
+  project.pyproject_file = "/p/pyproject.toml";
+  CHECK(project.cargo_args("3.11.4") == std::vector<std::string>{"--features", "always,pyo3/abi3-py311"});
+  CHECK(project.cargo_args("3.9.2") == std::vector<std::string>{"--features", "always,old"});
+  CHECK(project.cargo_args() == std::vector<std::string>{"--features", "always"});
+  auto bad = toml::parse("[tool.maturin]\nfeatures = [{ feature = \"x\", python = \">=3\" }]\n");
+  CHECK_THROWS_WITH(parse_tool_maturin(&bad, "/p/pyproject.toml"), Catch::Contains("unknown key `python`"));
+}
+
+TEST_CASE("include from out-dir: parsed, kept out of the source includes, files found under OUT_DIR") {
+  auto pyproject = toml::parse(R"([tool.maturin]
+include = ["README.md", { path = "gen/*.py", from = "out-dir", to = "pkg/", crate-name = "other" }]
+sbom = { rust = true }
+generate-ci = { github = { pytest = true } }
+use-base-python = true
+)");
+  ToolMaturin tool = parse_tool_maturin(&pyproject, "/p/pyproject.toml");
+  REQUIRE(tool.include.size() == 2);
+  CHECK_FALSE(tool.include[0].from_out_dir);
+  CHECK(tool.include[1].from_out_dir);
+  CHECK(tool.include[1].to == "pkg/");
+  CHECK(tool.include[1].crate_name == "other");
+  CHECK_FALSE(tool.include[1].sdist);
+  for (const char* text : {"[tool.maturin]\ninclude = [{ path = \"x\", from = \"src-dir\" }]\n",
+                           "[tool.maturin]\ninclude = [{ path = \"x\", to = \"pkg/\" }]\n",
+                           "[tool.maturin]\nexclude = [{ path = \"x\", from = \"out-dir\" }]\n",
+                           "[tool.maturin]\ninclude = [{ path = \"x\", from = \"out-dir\", to = \"../up\" }]\n"}) {
+    auto bad = toml::parse(text);
+    CHECK_THROWS_AS(parse_tool_maturin(&bad, "/p/pyproject.toml"), MaturinConfigError);
+  }
+
+  test::TempDir dir{"out-dir"};
+  write(dir / "gen" / "a.py", "a");
+  write(dir / "gen" / "deep" / "b.py", "b");
+  write(dir / "gen" / "c.txt", "c");
+  write(dir / "top.py", "t");
+  auto files = out_dir_files(dir.path(), "gen/*.py", "pkg/");
+  REQUIRE(files.size() == 1);
+  CHECK(files[0].first == "pkg/gen/a.py");
+  CHECK(files[0].second == dir / "gen" / "a.py");
+  CHECK(out_dir_files(dir.path(), "**/*.py", "").size() == 3);
+  CHECK(out_dir_files(dir.path(), "*.json", "pkg").empty());
 }
