@@ -154,6 +154,13 @@ edit(ROOT / "native" / "src" / "lib.rs", "    11\\n", "    undefined_value\\n")
 message = build_error(lambda: importlib.reload(st_rust))
 assert "native/src/lib.rs:5:" in message and "undefined_value" in message, message
 assert st_rust.value() == 11, "the old module keeps working"
+# A fresh process: the failed project (its name is setup.py's, unknown to the finder) fails no
+# lookup of another distribution.
+import subprocess
+probe = ("import prestage, importlib.metadata as md\\nprestage.install()\\ntry:\\n"
+         "    md.distribution('prestage-no-such-distribution')\\nexcept md.PackageNotFoundError:\\n    print('not found')\\n")
+out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+assert out.stdout.strip() == "not found", out.stdout + out.stderr
 print("OK")
 """),
     # setuptools-rust configured in pyproject.toml alone (setuptools-rust 1.7's keys, read for older
