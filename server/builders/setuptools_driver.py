@@ -219,12 +219,17 @@ def load_pyproject(root):
     path = os.path.join(root, "pyproject.toml")
     if not os.path.isfile(path):
         return {}
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the copy setuptools vendors
-        from setuptools.extern import tomli as tomllib
+    toml = None
+    for name in ("tomllib", "tomli", "setuptools.extern.tomli", "setuptools._vendor.tomli"):  # < 3.11: tomli, or setuptools' copy
+        try:
+            toml = __import__(name, fromlist=["load"])
+            break
+        except ImportError:
+            continue
+    if toml is None:
+        fail("reading [tool.setuptools-rust] needs tomllib (Python 3.11) or tomli", path)
     with open(path, "rb") as stream:
-        return tomllib.load(stream)
+        return toml.load(stream)
 
 
 def pyproject_rust_extensions(dist, root):
