@@ -8,7 +8,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates clang libclang-rt-14-dev
   libboost1.81-dev nlohmann-json3-dev libtomlplusplus-dev catch2 pybind11-dev libspdlog-dev libssl-dev
   python3 python3-dev python3-pytest python3-jsonschema python3-ipykernel python3-nbclient python3-venv python3-pip
-  python3-setuptools python3-pybind11 cython3
+  python3-setuptools python3-pybind11 cython3 python3-setuptools-rust
   cargo rustc librust-pyo3-dev
   meson python3-mesonpy
   nodejs npm libkrb5-dev chromium

@@ -53,8 +53,10 @@ class Distributions:
                 try:
                     self.record(resolve(project))
                 except ImportError:
-                    if wanted is not None and project_id not in self.paths:
+                    if wanted is not None and known is not None and project_id not in self.paths:
                         raise  # the build of the distribution asked for failed: say why
+                    # A project whose name is not known yet (setup.py's name) may be any other
+                    # distribution: its failed build must not fail a lookup of another name.
             path = self.paths.get(project_id)
             if path is None:
                 continue

@@ -23,9 +23,10 @@ _NAMES_FROM_BUILD = ("cmake", "meson", "setuptools")  # kinds whose full list of
 
 # A CMakeLists.txt containing one of these builds a Python module (pybind11, nanobind or FindPython).
 _CMAKE_MODULE_MARKERS = ("pybind11", "nanobind_add_module", "python_add_library(", "python3_add_library(")
-# The daemon's setuptools claim (server/builders/setuptools_claim.cpp): a setup.py declaring extensions,
-# or [tool.setuptools] ext-modules, under no build backend or setuptools.build_meta.
-_SETUP_PY_EXTENSION = re.compile(r"ext_modules|Extension\s*\(|cythonize\s*\(")
+# The daemon's setuptools claim (server/builders/setuptools_claim.cpp, setuptools_rust.cpp): a setup.py
+# declaring extensions (setuptools-rust's too), or [tool.setuptools] ext-modules or [tool.setuptools-rust],
+# under no build backend or setuptools.build_meta.
+_SETUP_PY_EXTENSION = re.compile(r"ext_modules|Extension\s*\(|cythonize\s*\(|rust_extensions|setuptools_rust")
 _BUILD_BACKEND = re.compile(r"""^\s*build-backend\s*=\s*["']([^"']*)["']""", re.MULTILINE)
 
 
@@ -42,6 +43,8 @@ def _setuptools_builds_extensions(directory, pyproject_text):
     if backend and backend.group(1) not in ("setuptools.build_meta", "setuptools.build_meta:__legacy__"):
         return False
     if "[tool.setuptools]" in pyproject_text and "ext-modules" in pyproject_text:
+        return True
+    if "tool.setuptools-rust" in pyproject_text:
         return True
     return _SETUP_PY_EXTENSION.search(_read_small(os.path.join(directory, "setup.py"))) is not None
 

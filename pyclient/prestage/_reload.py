@@ -286,12 +286,20 @@ def artifact_spec(name, path, state):
     return extension_spec(name, artifact, state)
 
 
+def _namespace_spec(name, locations):
+    """A namespace package (PEP 420): a staged directory without __init__.py (maturin's
+    python-packages may name one). importlib gives it its NamespaceLoader."""
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = list(locations)
+    return spec
+
+
 def spec_for_import(name, resolved, state):
     """The spec of a first import of `name` from the resolved generation."""
     state.record(resolved)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return None
+        return _namespace_spec(name, locations) if locations else None
     if is_extension_path(origin):
         state.loaded_extension_paths.add(origin)
         spec = extension_file_spec(name, origin, locations)
@@ -311,7 +319,7 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
         return _spec_for_extension_reload(module, resolved, state, helper_finder)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return None
+        return _namespace_spec(name, locations) if locations else None
     if hasattr(module, "__path__") and state.generation_by_module.get(name) != resolved.get("generation"):
         _unload_changed_extensions(module, resolved, state, helper_finder)  # same generation: nothing changed
     state.generation_by_module[name] = resolved.get("generation")

@@ -3,6 +3,8 @@
 // and the files maturin develop installs (maturin_layout.cpp).
 #include "builders/backends.hpp"
 #include "builders/cargo_claim.hpp"
+#include "builders/setuptools_claim.hpp"
+#include "builders/setuptools_rust.hpp"
 #include "builders/cargo_runner.hpp"
 #include "builders/maturin_layout.hpp"
 #include "builders/project_metadata.hpp"
@@ -44,10 +46,26 @@ void build_after_metadata(const std::shared_ptr<BuildSession>& session, const Ma
     if (const auto* crate = metadata->package_by_manifest(maturin.manifest_path); crate && !crate->cdylib)
       return session->fail(maturin.manifest_path.string() + " builds no cdylib: set crate-type = [\"cdylib\"] in its [lib]");
   }
+  CargoOptions options{maturin.profile, maturin.cargo_args(session->job().python.version), /*maturin_checks=*/true, {}};
+  for (const auto& glob : maturin.tool.include) {
+    if (!glob.from_out_dir) continue;
+    const CargoPackage* crate = nullptr;
+    if (metadata) {
+      if (glob.crate_name.empty()) {
+        crate = metadata->package_by_manifest(maturin.manifest_path);
+      } else {
+        for (const auto& p : metadata->packages) crate = !crate && p.name == glob.crate_name ? &p : crate;
+        if (!crate)
+          return session->fail(maturin.pyproject_file.string() + ": [tool.maturin] include crate-name = \"" + glob.crate_name +
+                               "\" is no package of this build");
+      }
+    }
+    if (!crate) return session->fail("[tool.maturin] include from = \"out-dir\" needs cargo metadata, which failed");
+    options.out_dir_includes.push_back({crate->id, crate->name, glob.path, glob.to});
+  }
   // cwd = project root so the user's .cargo/config.toml applies. cargo writes Cargo.lock next to
   // the workspace's Cargo.toml when it is missing; that is the only write into the source tree.
-  run_cargo(session, session->job().project.root, maturin.manifest_path, maturin.staged_module(),
-            CargoOptions{maturin.profile, maturin.cargo_args(), /*maturin_checks=*/true});
+  run_cargo(session, session->job().project.root, maturin.manifest_path, maturin.staged_module(), options);
 }
 
 class CargoBackend final : public BuildBackend {
@@ -59,6 +77,8 @@ class CargoBackend final : public BuildBackend {
     const bool maturin = files.build_backend == "maturin";
     const bool other_python_backend = files.build_backend.rfind("scikit_build_core", 0) == 0;
     if (!maturin && (other_python_backend || !(has_pyo3_dependency(files.cargo) || is_virtual_workspace(files.cargo)))) return false;
+    // setuptools-rust (RustExtension, [tool.setuptools-rust]) builds this crate: the setuptools backend's.
+    if (!maturin && builds_with_setuptools(files) && declares_rust_extensions(files)) return false;
     try {
       claim_cargo_project(info);
     } catch (const MaturinConfigError& e) {
@@ -80,7 +100,7 @@ class CargoBackend final : public BuildBackend {
       } catch (const MaturinConfigError& e) {
         throw BuildError(e.what());
       }
-      run_cargo_metadata(session, session->job().project.root, maturin.manifest_path, maturin.cargo_args(),
+      run_cargo_metadata(session, session->job().project.root, maturin.manifest_path, maturin.cargo_args(session->job().python.version),
                          [session, maturin](std::optional<CargoMetadata> metadata) { build_after_metadata(session, maturin, metadata); });
     });
   }
@@ -91,6 +111,8 @@ class CargoBackend final : public BuildBackend {
     try {
       const MaturinProject project = maturin_project_of(info);
       stage::PackageLayout layout = maturin_layout(project, python.ext_suffix, extension);
+      // include from = "out-dir": found by the build (its files are the last good build's)
+      layout.extra_files.insert(layout.extra_files.end(), output.extra_files.begin(), output.extra_files.end());
       // <name>-<version>.dist-info: [project], else the crate's [package]; a dynamic version is the crate's.
       add_distribution(layout, project.project_root, /*cargo=*/true);
       if (layout.distribution && (layout.distribution->version_dynamic || layout.distribution->version == "0.0.0")) {

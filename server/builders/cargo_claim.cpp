@@ -112,12 +112,11 @@ MaturinProject maturin_project_of(const ProjectInfo& info) {
   return resolve_maturin_project(info.root, info.cargo_manifest.empty() ? std::nullopt : std::optional<fs::path>(info.cargo_manifest));
 }
 
-std::vector<fs::path> cargo_watch_roots_blocking(const ProjectInfo& info) {
-  const MaturinProject p = maturin_project_of(info);
-  auto run = cargo_metadata_blocking(p.manifest_path, info.root, p.cargo_args(), /*no_deps=*/false);
+std::vector<fs::path> cargo_dirs_outside_root(const ProjectInfo& info, const fs::path& manifest, const std::vector<std::string>& cargo_args) {
+  auto run = cargo_metadata_blocking(manifest, info.root, cargo_args, /*no_deps=*/false);
   if (!run.metadata) {
     spdlog::info("{}: cargo metadata --offline failed, watching the declared path dependencies only: {}", info.id, run.error);
-    run = cargo_metadata_blocking(p.manifest_path, info.root, p.cargo_args(), /*no_deps=*/true);
+    run = cargo_metadata_blocking(manifest, info.root, cargo_args, /*no_deps=*/true);
   }
   std::vector<fs::path> roots;
   if (!run.metadata) {
@@ -133,5 +132,10 @@ std::vector<fs::path> cargo_watch_roots_blocking(const ProjectInfo& info) {
     roots.push_back(dir);
   }
   return roots;
+}
+
+std::vector<fs::path> cargo_watch_roots_blocking(const ProjectInfo& info) {
+  const MaturinProject p = maturin_project_of(info);
+  return cargo_dirs_outside_root(info, p.manifest_path, p.cargo_args());
 }
 }  // namespace prestage::builders

@@ -24,4 +24,7 @@ MaturinProject maturin_project_of(const ProjectInfo& info);
 // lies outside info.root, from `cargo metadata --offline` (the full resolve; the declared path
 // dependencies with --no-deps when that fails). BLOCKS: runs cargo; never on the io thread.
 std::vector<fs::path> cargo_watch_roots_blocking(const ProjectInfo& info);
+
+// The same for any crate of the project (a setuptools-rust extension's manifest). BLOCKS.
+std::vector<fs::path> cargo_dirs_outside_root(const ProjectInfo& info, const fs::path& manifest, const std::vector<std::string>& cargo_args);
 }  // namespace prestage::builders

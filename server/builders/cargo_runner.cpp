@@ -1,5 +1,6 @@
 #include "builders/cargo_runner.hpp"
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -24,6 +25,7 @@ struct CargoState {
   std::optional<CargoUnitCount> units;   // run_cargo's crate count (not cargo metadata's run)
   std::optional<Fraction> fraction;      // the newest one, sent with each status line
   std::string status;                    // cargo's newest status line ("Compiling pyo3 v0.17.3")
+  std::map<std::string, fs::path> out_dirs;  // package id -> its build script's OUT_DIR (fresh units too)
 
   void report(BuildSession* s, std::string message) const {
     BuildProgress p{std::move(message), {}, {}};
@@ -117,6 +119,9 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
         state->json_errors += d->severity == "error";
         s->add_diagnostic(std::move(*d));
       }
+    } else if (reason == "build-script-executed") {
+      if (msg.contains("package_id") && msg["package_id"].is_string() && msg.contains("out_dir") && msg["out_dir"].is_string())
+        state->out_dirs[msg["package_id"].get<std::string>()] = msg["out_dir"].get<std::string>();
     } else if (reason == "compiler-artifact") {
       const auto& target = msg["target"];
       state->fraction = state->units->artifact();  // fresh units count too
@@ -137,7 +142,7 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
     }
   };
 
-  auto next = [s, state, module_name, manifest, maturin_checks](const ProcessExit& exit) {
+  auto next = [s, state, module_name, manifest, maturin_checks, includes = options.out_dir_includes](const ProcessExit& exit) {
     if (exit.signaled || exit.exit_code != 0) return fail_cargo(s, *state, "cargo build", manifest, exit);
     state->units->remember();  // cargo built the whole graph: the next build's total
     std::optional<fs::path> file = state->cdylib ? state->cdylib : state->other_cdylib;
@@ -145,11 +150,24 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
     if (maturin_checks)
       if (auto refusal = links_libpython(*file); !refusal.empty()) return s->fail(refusal);
     s->output().artifacts.push_back(Artifact{module_name, *file});
+    // maturin's include from = "out-dir": what the build script wrote, at `to` in the generation;
+    // nothing there is a warning, as in maturin.
+    for (const auto& include : includes) {
+      auto out_dir = state->out_dirs.find(include.package_id);
+      auto files = out_dir == state->out_dirs.end() ? decltype(out_dir_files({}, {}, {})){} : out_dir_files(out_dir->second, include.glob, include.to);
+      if (files.empty())
+        s->log("warning: [tool.maturin] include \"" + include.glob + "\" from out-dir matched no file" +
+               (out_dir == state->out_dirs.end() ? " (" + include.crate_name + " ran no build script)" : " in " + out_dir->second.string()));
+      for (auto& f : files) s->output().extra_files.push_back(std::move(f));
+    }
     s->succeed();
   };
 
-  session->run_tool("cargo", std::move(args), cwd, {{"PYO3_PYTHON", job.python.executable.string()}},
-                    std::move(on_line), std::move(next));
+  // As maturin: PYO3_BUILD_EXTENSION_MODULE is what PyO3 0.26 and later read in place of the
+  // (deprecated) extension-module feature to leave libpython unlinked; older PyO3 ignores it.
+  session->run_tool("cargo", std::move(args), cwd,
+                    {{"PYO3_PYTHON", job.python.executable.string()}, {"PYO3_BUILD_EXTENSION_MODULE", "1"}}, std::move(on_line),
+                    std::move(next));
 }
 
 void run_cargo_metadata(const std::shared_ptr<BuildSession>& session, const fs::path& cwd, const fs::path& manifest_path,

@@ -10,6 +10,7 @@
 
 #include "builders/build_session.hpp"
 #include "builders/cargo_metadata.hpp"
+#include "builders/cargo_out_dir.hpp"
 
 namespace prestage::builders {
 
@@ -17,6 +18,7 @@ struct CargoOptions {
   std::string profile = "dev";         // "dev", "release" or a custom profile
   std::vector<std::string> extra_args;  // --features ... (MaturinProject::cargo_args)
   bool maturin_checks = false;          // refuse a cdylib that links libpython, as maturin does
+  std::vector<OutDirInclude> out_dir_includes;  // build-script output to stage (output.extra_files)
 };
 
 // Builds the crate in `cwd` (or the one at `manifest_path` when not empty) into

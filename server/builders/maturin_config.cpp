@@ -38,6 +38,94 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
   return out;
 }
 
+// `features`: strings, or { feature, python-version } tables (maturin 1.9+).
+void get_features(const toml::table& t, const fs::path& file, std::string_view table, ToolMaturin& out) {
+  const toml::node* node = t.get("features");
+  if (!node) return;
+  const std::string what = where(file, table, "features");
+  const toml::array* array = node->as_array();
+  if (!array) throw MaturinConfigError(what + " must be a list of strings or { feature, python-version } tables");
+  for (const auto& item : *array) {
+    if (auto name = item.value<std::string>()) {
+      out.features.push_back(*name);
+      continue;
+    }
+    const toml::table* entry = item.as_table();
+    if (!entry) throw MaturinConfigError(what + " must be a list of strings or { feature, python-version } tables");
+    auto feature = (*entry)["feature"].value<std::string>();
+    if (!feature) throw MaturinConfigError(what + ": each table needs a string `feature`");
+    auto python_version = (*entry)["python-version"].value<std::string>();
+    for (const auto& [k, v] : *entry)
+      if (k.str() != "feature" && k.str() != "python-version")
+        throw MaturinConfigError(what + ": unknown key `" + std::string(k.str()) + "`");
+    if (!python_version) {
+      out.features.push_back(*feature);
+    } else {
+      (void)python_version_matches(*python_version, "3.0", what);  // an unreadable specifier fails at once
+      out.conditional_features.push_back({*feature, *python_version});
+    }
+  }
+}
+
+// "3.11.7" -> {3, 11, 7}; nullopt when a part is not a number.
+std::optional<std::vector<int>> version_parts(std::string_view text) {
+  std::vector<int> parts;
+  while (!text.empty()) {
+    auto dot = text.find('.');
+    std::string_view part = text.substr(0, dot);
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    parts.push_back(std::stoi(std::string(part)));
+    if (dot == std::string_view::npos) break;
+    text.remove_prefix(dot + 1);
+  }
+  if (parts.empty()) return std::nullopt;
+  return parts;
+}
+
+int compare_versions(std::vector<int> a, std::vector<int> b) {
+  a.resize(std::max(a.size(), b.size()), 0);
+  b.resize(a.size(), 0);
+  return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+std::string_view trimmed(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// "3.11.*" against the first parts of `version`.
+bool prefix_matches(const std::vector<int>& prefix, const std::vector<int>& version) {
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if ((i < version.size() ? version[i] : 0) != prefix[i]) return false;
+  return true;
+}
+
+bool clause_matches(std::string_view clause, const std::vector<int>& version, const std::string& what) {
+  static constexpr std::array<std::string_view, 7> ops = {"~=", "==", "!=", ">=", "<=", ">", "<"};
+  for (std::string_view op : ops) {
+    if (clause.rfind(op, 0) != 0) continue;
+    std::string_view operand = trimmed(clause.substr(op.size()));
+    bool wildcard = operand.size() > 2 && operand.substr(operand.size() - 2) == ".*";
+    if (wildcard) operand.remove_suffix(2);
+    auto wanted = version_parts(operand);
+    if (!wanted || (wildcard && op != "==" && op != "!="))
+      throw MaturinConfigError(what + ": python-version clause \"" + std::string(clause) + "\" is not a PEP 440 specifier prestage reads");
+    if (wildcard) return prefix_matches(*wanted, version) == (op == "==");
+    int c = compare_versions(version, *wanted);
+    if (op == "==") return c == 0;
+    if (op == "!=") return c != 0;
+    if (op == ">=") return c >= 0;
+    if (op == "<=") return c <= 0;
+    if (op == ">") return c > 0;
+    if (op == "<") return c < 0;
+    // ~=X.Y[.Z]: >= X.Y[.Z] and the same release up to the last given part
+    std::vector<int> prefix(wanted->begin(), wanted->end() - (wanted->size() > 1 ? 1 : 0));
+    return c >= 0 && prefix_matches(prefix, version);
+  }
+  throw MaturinConfigError(what + ": python-version clause \"" + std::string(clause) + "\" is not a PEP 440 specifier prestage reads");
+}
+
 // "wheel", "sdist" or a list of them.
 void read_formats(const toml::node& node, MaturinGlob& glob, const std::string& what) {
   auto one = [&](const toml::node& n) {
@@ -69,8 +157,25 @@ std::vector<MaturinGlob> get_globs(const toml::table& t, std::string_view key, c
       if (!path || !path->is_string()) throw MaturinConfigError(what + ": each table needs a string `path`");
       glob.path = *path->value<std::string>();
       if (auto format = entry->get("format")) read_formats(*format, glob, what);
+      if (auto from = entry->get("from")) {
+        if (from->value<std::string>() != "out-dir") throw MaturinConfigError(what + ": `from` must be \"out-dir\"");
+        if (key != "include") throw MaturinConfigError(what + ": `from = \"out-dir\"` applies to include only");
+        glob.from_out_dir = true;
+        glob.sdist = false;  // OUT_DIR exists only once cargo has built
+      }
+      for (std::string_view name : {"to", "crate-name", "crate_name"}) {
+        const toml::node* value = entry->get(name);
+        if (!value) continue;
+        if (!glob.from_out_dir) throw MaturinConfigError(what + ": `" + std::string(name) + "` needs from = \"out-dir\"");
+        if (!value->is_string()) throw MaturinConfigError(what + ": `" + std::string(name) + "` must be a string");
+        (name == "to" ? glob.to : glob.crate_name) = *value->value<std::string>();
+      }
+      if (glob.to.rfind("..", 0) == 0 || glob.to.find("/../") != std::string::npos || (!glob.to.empty() && glob.to.front() == '/'))
+        throw MaturinConfigError(what + ": `to` = \"" + glob.to + "\" must be a relative path inside the wheel");
       for (const auto& [k, v] : *entry)
-        if (k.str() != "path" && k.str() != "format") throw MaturinConfigError(what + ": unknown key `" + std::string(k.str()) + "`");
+        if (k.str() != "path" && k.str() != "format" && k.str() != "from" && k.str() != "to" && k.str() != "crate-name" &&
+            k.str() != "crate_name")
+          throw MaturinConfigError(what + ": unknown key `" + std::string(k.str()) + "`");
     } else {
       throw MaturinConfigError(what + " must be a list of globs or { path, format } tables");
     }
@@ -85,6 +190,22 @@ std::vector<MaturinGlob> get_globs(const toml::table& t, std::string_view key, c
 }
 }  // namespace
 
+bool python_version_matches(std::string_view specifier, std::string_view version, const std::string& what) {
+  auto parsed = version_parts(version);
+  if (!parsed) throw MaturinConfigError(what + ": cannot compare Python version \"" + std::string(version) + "\"");
+  parsed->resize(std::min<std::size_t>(parsed->size(), 2));  // major.minor, as maturin compares interpreters
+  bool matches = true;
+  while (true) {
+    auto comma = specifier.find(',');
+    std::string_view clause = trimmed(specifier.substr(0, comma));
+    if (clause.empty()) throw MaturinConfigError(what + ": empty python-version clause");
+    matches = clause_matches(clause, *parsed, what) && matches;
+    if (comma == std::string_view::npos) break;
+    specifier.remove_prefix(comma + 1);
+  }
+  return matches;
+}
+
 ToolMaturin parse_tool_maturin(const toml::table* pyproject, const fs::path& file) {
   ToolMaturin out;
   if (!pyproject) return out;
@@ -95,8 +216,10 @@ ToolMaturin parse_tool_maturin(const toml::table* pyproject, const fs::path& fil
   constexpr std::string_view table = "tool.maturin";
 
   // Keys that only shape distributable wheels or sdists: accepted, nothing to do for a develop build.
-  static constexpr std::array<std::string_view, 7> ignored = {"compatibility", "manylinux", "auditwheel", "skip-auditwheel",
-                                                              "strip", "sdist-generator", "sdist-include"};
+  // maturin 1.x keys for other platforms, PEP 517 builds, PGO, CI generation and SBOMs likewise.
+  static constexpr std::array<std::string_view, 13> ignored = {
+      "compatibility", "manylinux",       "auditwheel",  "skip-auditwheel", "strip",  "sdist-generator", "sdist-include",
+      "target",        "include-import-lib", "use-base-python", "pgo-command", "generate-ci", "sbom"};
   static constexpr std::array<std::string_view, 17> honoured = {
       "manifest-path", "module-name", "python-source", "python-packages", "data",   "bindings",
       "profile",       "editable-profile", "features",  "all-features",    "no-default-features",
@@ -105,7 +228,7 @@ ToolMaturin parse_tool_maturin(const toml::table* pyproject, const fs::path& fil
     std::string_view k = key.str();
     if (std::find(ignored.begin(), ignored.end(), k) != ignored.end()) continue;
     if (std::find(honoured.begin(), honoured.end(), k) != honoured.end()) continue;
-    if (k == "rustc-args" || k == "unstable-flags" || k == "targets" || k == "target" || k == "target-config")
+    if (k == "rustc-args" || k == "unstable-flags" || k == "targets" || k == "target-config")
       throw MaturinConfigError(where(file, table, k) + " is not supported by prestage (docs/backends/maturin.md); remove it to build here");
     throw MaturinConfigError(where(file, table, k) + " is not a maturin option prestage knows");
   }
@@ -121,7 +244,7 @@ ToolMaturin parse_tool_maturin(const toml::table* pyproject, const fs::path& fil
   out.profile = get_string(*t, "profile", file, table);
   out.editable_profile = get_string(*t, "editable-profile", file, table);
   out.python_packages = get_strings(*t, "python-packages", file, table);
-  out.features = get_strings(*t, "features", file, table);
+  get_features(*t, file, table, out);
   out.config = get_strings(*t, "config", file, table);
   out.all_features = get_bool(*t, "all-features", file, table);
   out.no_default_features = get_bool(*t, "no-default-features", file, table);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace prestage::builders {
@@ -20,11 +21,21 @@ class MaturinConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// One `include` / `exclude` entry: "glob" or { path = "glob", format = "wheel" | "sdist" | [..] }.
+// One `include` / `exclude` entry: "glob" or { path = "glob", format = "wheel" | "sdist" | [..] },
+// or an include of build-script output: { path = "glob", from = "out-dir", to = "pkg/", crate-name = "x" }.
 struct MaturinGlob {
   std::string path;
   bool wheel = true;  // applies to wheels (and so to what `maturin develop` installs)
   bool sdist = true;
+  bool from_out_dir = false;  // `path` is relative to the crate's OUT_DIR (wheel only)
+  std::string to;             // from_out_dir: the directory inside the wheel ("" = its root)
+  std::string crate_name;     // from_out_dir: whose OUT_DIR ("" = the extension crate's)
+};
+
+// A `features` entry { feature = "pyo3/abi3-py311", python-version = ">=3.11" }: on only for a
+// target Python the PEP 440 specifier admits.
+struct ConditionalFeature {
+  std::string feature, python_version;
 };
 
 // [tool.maturin]. Paths are as written (relative to the pyproject's directory).
@@ -32,9 +43,15 @@ struct ToolMaturin {
   std::optional<std::string> manifest_path, module_name, python_source, data, bindings;
   std::optional<std::string> profile, editable_profile;
   std::vector<std::string> python_packages, features, config;
+  std::vector<ConditionalFeature> conditional_features;
   bool all_features = false, no_default_features = false, locked = false, frozen = false;
   std::vector<MaturinGlob> include, exclude;
 };
+
+// Whether Python `version` ("3.11" or "3.11.7"; compared as major.minor, as maturin compares the
+// interpreter) satisfies a PEP 440 specifier set such as ">=3.9, <3.12", "==3.11.*" or "~=3.10".
+// MaturinConfigError(what + ...) for a clause it cannot read.
+bool python_version_matches(std::string_view specifier, std::string_view version, const std::string& what);
 
 // [package.metadata.maturin] (maturin < 0.14 spelling). Paths are relative to Cargo.toml's directory.
 struct LegacyMaturin {

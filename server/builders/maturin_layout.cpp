@@ -55,7 +55,7 @@ struct Writer {
 std::vector<std::string> wheel_patterns(const std::vector<MaturinGlob>& globs) {
   std::vector<std::string> out;
   for (const auto& g : globs)
-    if (g.wheel) out.push_back(g.path);
+    if (g.wheel && !g.from_out_dir) out.push_back(g.path);  // OUT_DIR files: the build finds them (cargo_out_dir_files)
   return out;
 }
 }  // namespace

@@ -87,11 +87,16 @@ std::string MaturinProject::staged_module() const {
   return module_name.find('.') == std::string::npos ? module_name + "." + module_name : module_name;
 }
 
-std::vector<std::string> MaturinProject::cargo_args() const {
+std::vector<std::string> MaturinProject::cargo_args(std::string_view python_version) const {
   std::vector<std::string> args;
-  if (!tool.features.empty()) {
+  std::vector<std::string> features = tool.features;
+  if (!python_version.empty())
+    for (const auto& c : tool.conditional_features)
+      if (python_version_matches(c.python_version, python_version, pyproject_file.string() + ": [tool.maturin] features"))
+        features.push_back(c.feature);
+  if (!features.empty()) {
     std::string joined;
-    for (const auto& f : tool.features) joined += (joined.empty() ? "" : ",") + f;
+    for (const auto& f : features) joined += (joined.empty() ? "" : ",") + f;
     args.insert(args.end(), {"--features", joined});
   }
   if (tool.all_features) args.push_back("--all-features");

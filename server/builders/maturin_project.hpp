@@ -40,8 +40,9 @@ struct MaturinProject {
   // dotted name, "pkg.pkg" for an undotted one (maturin puts the .so inside the package), "<ext>.<ext>" pure.
   std::string staged_module() const;
   // --features / --all-features / --no-default-features / --locked / --frozen / --config, for both
-  // `cargo metadata` and `cargo build`.
-  std::vector<std::string> cargo_args() const;
+  // `cargo metadata` and `cargo build`. `python_version` ("3.11.7") turns on the conditional features
+  // whose python-version admits it; without one (watching) they stay off.
+  std::vector<std::string> cargo_args(std::string_view python_version = {}) const;
 };
 
 // Resolves the project opened at `root`. `member_manifest`: the workspace member to build when

@@ -165,7 +165,7 @@ std::string with_extra_marker(const std::string& requirement, const std::string&
 }
 }  // namespace
 
-std::optional<stage::Distribution> project_distribution(const toml::table& pyproject, const fs::path& file) {
+std::optional<stage::Distribution> project_distribution(const toml::table& pyproject, const fs::path& file, bool version_from_cargo) {
   const toml::node* project_node = pyproject.get("project");
   if (!project_node) return std::nullopt;
   if (!project_node->is_table()) throw BuildError(file.string() + ": [project] must be a table");
@@ -181,7 +181,7 @@ std::optional<stage::Distribution> project_distribution(const toml::table& pypro
   if (auto version = p.string("version")) {
     if (is_dynamic("version")) p.fail("version", "is given and also listed in [project].dynamic");
     d.version = *version;
-  } else if (is_dynamic("version")) {
+  } else if (is_dynamic("version") || version_from_cargo) {
     d.version_dynamic = true;  // the backend fills it (Cargo.toml, a version provider, ...)
   } else {
     p.fail("version", "is required (or list \"version\" in [project].dynamic)");
@@ -226,11 +226,11 @@ std::optional<stage::Distribution> project_distribution(const toml::table& pypro
   return d;
 }
 
-std::optional<stage::Distribution> read_project_distribution(const fs::path& root) {
+std::optional<stage::Distribution> read_project_distribution(const fs::path& root, bool version_from_cargo) {
   const fs::path file = root / "pyproject.toml";
   auto doc = parse_toml_file_as<BuildError>(file);
   if (!doc) return std::nullopt;
-  return project_distribution(*doc, file);
+  return project_distribution(*doc, file, version_from_cargo);
 }
 namespace {
 std::optional<toml::table> parse_if_present(const fs::path& file) { return parse_toml_file_as<BuildError>(file); }
@@ -256,7 +256,7 @@ std::optional<stage::Distribution> cargo_package_distribution(const fs::path& ca
 }
 
 std::optional<stage::Distribution> python_distribution(const fs::path& root, bool cargo) {
-  auto d = read_project_distribution(root);
+  auto d = read_project_distribution(root, /*version_from_cargo=*/cargo);
   if (!d && cargo) d = cargo_package_distribution(root / "Cargo.toml");
   if (!d) return std::nullopt;
   if (d->version.empty() && cargo) d->version = cargo_package_version(root / "Cargo.toml");

@@ -19,12 +19,15 @@ namespace prestage::builders {
 // classifiers, urls, dependencies, optional-dependencies (Provides-Extra + Requires-Dist with
 // `extra == "x"` markers), scripts, gui-scripts, entry-points. nullopt when there is no [project] table.
 // A key of the wrong type, a missing name or version, or an unreadable readme throws BuildError naming
-// the key and the file. source_root is the file's directory.
-std::optional<stage::Distribution> project_distribution(const toml::table& pyproject, const std::filesystem::path& file);
+// the key and the file. source_root is the file's directory. `version_from_cargo` (maturin): a
+// version neither given nor dynamic is not an error but dynamic, filled from Cargo.toml (maturin
+// warns and builds).
+std::optional<stage::Distribution> project_distribution(const toml::table& pyproject, const std::filesystem::path& file,
+                                                        bool version_from_cargo = false);
 
 // The same read from <root>/pyproject.toml; nullopt when the file or its [project] table is absent.
 // A broken file throws BuildError with the line and column.
-std::optional<stage::Distribution> read_project_distribution(const std::filesystem::path& root);
+std::optional<stage::Distribution> read_project_distribution(const std::filesystem::path& root, bool version_from_cargo = false);
 
 // The distribution name detection reports (project/list `distribution`): [project].name, else for
 // cargo [package].name; "" for single files and projects without one. ProjectError for a non-string name.

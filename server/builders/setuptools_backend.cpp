@@ -9,10 +9,13 @@
 
 #include "builders/backends.hpp"
 #include "builders/build_session.hpp"
+#include "builders/cargo_claim.hpp"
+#include "builders/cargo_output_lines.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/setuptools_claim.hpp"
 #include "builders/setuptools_driver_source.hpp"
 #include "builders/setuptools_report.hpp"
+#include "builders/setuptools_rust.hpp"
 #include "util/fs.hpp"
 
 namespace prestage::builders {
@@ -21,13 +24,15 @@ namespace {
 constexpr const char* driver_file = "prestage_setuptools_driver.py";
 
 // Reads the driver's and the compilers' output into the session: GCC's JSON diagnostics, Cython's
-// error lines, the driver's own error (kept back: it only becomes a diagnostic when nothing more
-// precise said what failed), and "building 'x' extension" as progress.
+// error lines, cargo's (setuptools-rust), the driver's own error (kept back: it only becomes a
+// diagnostic when nothing more precise said what failed), and "building 'x' extension" as progress.
 class BuildOutputReader {
  public:
-  BuildOutputReader(BuildSession* session, fs::path root) : session_(session), root_(std::move(root)) {}
+  BuildOutputReader(BuildSession* session, fs::path root, fs::path cargo_manifest)
+      : session_(session), root_(std::move(root)), cargo_manifest_(std::move(cargo_manifest)), cargo_(root_) {}
 
-  void feed(const std::string& line) {
+  void feed(StreamKind kind, const std::string& line) {
+    if (feed_cargo(kind, line)) return;
     if (session_->add_gcc_json_diagnostics(line, root_, root_)) return;
     session_->log(line);
     if (auto d = diagnostic_from_driver_line(line, root_)) {
@@ -42,14 +47,36 @@ class BuildOutputReader {
 
   // At exit: the driver's error when no compiler error explains the failure.
   void finish_failed() {
+    for (auto& d : cargo_.failed(cargo_manifest_)) session_->add_diagnostic(std::move(d));
     bool compiler_errors = precise_errors_ > 0;
     for (const auto& d : session_->output().diagnostics) compiler_errors = compiler_errors || d.severity == "error";
     if (driver_error_ && !compiler_errors) session_->add_diagnostic(std::move(*driver_error_));
   }
 
  private:
+  // cargo's JSON messages (stdout) and status lines (stderr, logged too); true when the line was one.
+  bool feed_cargo(StreamKind kind, const std::string& line) {
+    if (kind == StreamKind::err) {
+      if (auto status = cargo_.stderr_line(line); !status.empty()) {
+        session_->log(line);
+        session_->report_progress(status);
+        return true;
+      }
+      return false;
+    }
+    if (line.rfind("prestage: cargo builds", 0) == 0) cargo_.cargo_started();
+    auto effect = cargo_.stdout_line(line);
+    if (!effect) return false;
+    if (!effect->log.empty()) session_->log(effect->log);
+    if (effect->diagnostic) session_->add_diagnostic(std::move(*effect->diagnostic));
+    if (!effect->progress.empty()) session_->report_progress(effect->progress);
+    return true;
+  }
+
   BuildSession* session_;
   fs::path root_;
+  fs::path cargo_manifest_;  // where cargo's own errors are reported (setuptools-rust)
+  CargoOutputLines cargo_;
   std::optional<Diagnostic> driver_error_;
   int precise_errors_ = 0;
 };
@@ -69,6 +96,17 @@ void collect(const std::shared_ptr<BuildSession>& session) {
   s->succeed();
 }
 
+// The Cargo.toml a setuptools-rust project names first (./Cargo.toml when it names none).
+fs::path first_rust_manifest(const fs::path& root) {
+  try {
+    auto manifests = rust_manifests(ProjectFiles::read(root));
+    if (!manifests.empty()) return manifests.front();
+  } catch (const std::exception&) {
+    // a broken pyproject.toml: the driver reports it
+  }
+  return root / "Cargo.toml";
+}
+
 void build(const std::shared_ptr<BuildSession>& session) {
   const BuildJob& job = session->job();
   const fs::path& root = job.project.root;
@@ -81,8 +119,8 @@ void build(const std::shared_ptr<BuildSession>& session) {
   std::vector<std::string> args = {driver.string(), root.string(), fs::is_regular_file(script, ec) ? script.string() : std::string(),
                                    job.work_dir.string(), std::to_string(jobs)};
   BuildSession* s = session.get();
-  auto reader = std::make_shared<BuildOutputReader>(s, root);
-  auto on_line = [reader](StreamKind, const std::string& line) { reader->feed(line); };
+  auto reader = std::make_shared<BuildOutputReader>(s, root, first_rust_manifest(root));
+  auto on_line = [reader](StreamKind kind, const std::string& line) { reader->feed(kind, line); };
   auto next = [session, s, reader](const ProcessExit& exit) {
     if (exit.signaled || exit.exit_code != 0) {
       reader->finish_failed();
@@ -133,6 +171,22 @@ class SetuptoolsBackend final : public BuildBackend {
                                 layout.distribution->version.empty()))
       layout.distribution->version = report->version.empty() ? "0.0.0" : report->version;
     return layout;
+  }
+
+  // setuptools-rust: the crates' path dependencies outside the root (cargo metadata), as for maturin.
+  std::vector<fs::path> watch_roots_blocking(const ProjectInfo& info) const override {
+    std::optional<ProjectFiles> files;
+    try {
+      files = ProjectFiles::read(info.root);
+    } catch (const std::exception&) {
+      return {};  // a broken pyproject.toml: the build names it
+    }
+    if (!declares_rust_extensions(*files)) return {};
+    std::vector<fs::path> roots;
+    for (const auto& manifest : rust_manifests(*files))
+      for (const auto& dir : cargo_dirs_outside_root(info, manifest, {}))
+        if (std::find(roots.begin(), roots.end(), dir) == roots.end()) roots.push_back(dir);
+    return roots;
   }
 
   fs::path pybind11_include(const ProjectInfo&, const fs::path& work_dir) const override {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "builders/setuptools_rust.hpp"
 #include "util/fs.hpp"
 
 namespace prestage::builders {
@@ -42,6 +43,7 @@ bool builds_with_setuptools(const ProjectFiles& files) {
 
 bool declares_extensions(const ProjectFiles& files) {
   if (files.pyproject && files.pyproject->at_path("tool.setuptools.ext-modules").is_array()) return true;
+  if (declares_rust_extensions(files)) return true;
   std::string text = setup_py_text(files);
   static const std::regex marker(R"(ext_modules|Extension\s*\(|cythonize\s*\()");
   return !text.empty() && std::regex_search(text, marker);
@@ -58,6 +60,7 @@ std::vector<std::string> guessed_modules(const ProjectFiles& files) {
       for (const auto& item : *list)
         if (auto table = item.as_table())
           if (auto name = (*table)["name"].value<std::string>()) add_unique(names, top_level_of(*name));
+  for (const auto& target : pyproject_rust_targets(files)) add_unique(names, top_level_of(target));
   add_packages_in(files.root / "src", names);
   add_packages_in(files.root, names);
   if (names.empty())

@@ -15,7 +15,7 @@ import traceback
 
 REPORT = "prestage-setuptools "
 DEBIAN_PACKAGES = {"pybind11": "python3-pybind11", "Cython": "cython3", "setuptools": "python3-setuptools",
-                   "numpy": "python3-numpy"}
+                   "numpy": "python3-numpy", "setuptools_rust": "python3-setuptools-rust"}
 HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".inc", ".pxd", ".pxi")
 SKIPPED_DIRS = {"build", "dist", "target", "node_modules", "venv", "__pycache__", "_skbuild"}
 CONFIG_FILES = ("setup.py", "setup.cfg", "pyproject.toml")
@@ -182,6 +182,131 @@ def python_files(dist):
     return packages, modules
 
 
+# --- setuptools-rust (docs/backends/setuptools.md, "Rust extensions") ---
+
+class CargoJsonSubprocess:
+    """Stands in for `subprocess` inside setuptools_rust.build: cargo runs with
+    --message-format=json instead of json-render-diagnostics, so rustc's diagnostics arrive as JSON
+    compiler-messages; every stdout line is echoed for prestaged as it comes, and the whole output
+    is returned as check_output would. cargo's stderr (status lines, its own errors) always goes
+    to the driver's stderr, also for a `quiet` extension: it is the build log."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def check_output(self, command, **kwargs):
+        command = ["--message-format=json" if arg == "--message-format=json-render-diagnostics" else arg for arg in command]
+        kwargs.pop("stderr", None)
+        kwargs.pop("text", None)
+        kwargs.pop("universal_newlines", None)
+        lines = []
+        with self._real.Popen(command, stdout=self._real.PIPE, text=True, **kwargs) as process:
+            for line in process.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                lines.append(line)
+            code = process.wait()
+        output = "".join(lines)
+        if code:
+            raise self._real.CalledProcessError(code, command, output, None)
+        return output
+
+
+def load_pyproject(root):
+    path = os.path.join(root, "pyproject.toml")
+    if not os.path.isfile(path):
+        return {}
+    toml = None
+    for name in ("tomllib", "tomli", "setuptools.extern.tomli", "setuptools._vendor.tomli"):  # < 3.11: tomli, or setuptools' copy
+        try:
+            toml = __import__(name, fromlist=["load"])
+            break
+        except ImportError:
+            continue
+    if toml is None:
+        fail("reading [tool.setuptools-rust] needs tomllib (Python 3.11) or tomli", path)
+    with open(path, "rb") as stream:
+        return toml.load(stream)
+
+
+def pyproject_rust_extensions(dist, root):
+    """`[tool.setuptools-rust] ext-modules` / `bins` as setuptools-rust 1.7 and later read them
+    (keys as RustExtension's arguments, - as _; `binding` and `strip` by name), for an older
+    setuptools-rust that ignores them. Nothing when setup.py or setuptools-rust gave the list."""
+    table = load_pyproject(root).get("tool", {}).get("setuptools-rust")
+    if not isinstance(table, dict) or getattr(dist, "rust_extensions", None):
+        return
+    pyproject = os.path.join(root, "pyproject.toml")
+    try:
+        from setuptools_rust import Binding, RustBin, RustExtension, Strip
+        from setuptools_rust.setuptools_ext import rust_extensions
+    except ModuleNotFoundError as error:
+        fail(missing_module_message(error), pyproject)
+    made = []
+    for key, kind in (("ext-modules", RustExtension), ("bins", RustBin)):
+        for spec in table.get(key, ()):
+            arguments = {name.replace("-", "_"): value for name, value in spec.items()}
+            try:
+                if "binding" in arguments:
+                    arguments["binding"] = Binding[arguments["binding"]]
+                if "strip" in arguments:
+                    arguments["strip"] = Strip[arguments["strip"]]
+                made.append(kind(**arguments))
+            except (TypeError, KeyError, ValueError) as error:
+                fail(f"tool.setuptools-rust.{key}: {type(error).__name__}: {error}", pyproject)
+    dist.rust_extensions = made
+    rust_extensions(dist, "rust_extensions", made)
+
+
+def importable_rust_extensions(dist):
+    """The setup's Rust extension modules, built as an editable install builds them. Binaries
+    (`RustBin`, `Binding.Exec`) install scripts outside site-packages: left out, as are a maturin
+    project's scripts; they are named in the log."""
+    extensions = list(getattr(dist, "rust_extensions", None) or ())
+    if not extensions:
+        return []
+    import setuptools_rust.build as rust_build
+    kept = []
+    for extension in extensions:
+        if extension._uses_exec_binding():
+            print(f"prestage: not building the Rust binary {extension.name}: scripts install outside site-packages", flush=True)
+        else:
+            kept.append(extension)
+    dist.rust_extensions = kept
+    rust_build.subprocess = CargoJsonSubprocess(rust_build.subprocess)
+    original = rust_build.build_rust._is_debug_build
+
+    def is_debug_build(command, extension):
+        # an editable install is an in-place build to setuptools-rust: debug unless the extension or
+        # the command says otherwise (its outputs still go to WORK/lib: `inplace` itself stays off)
+        inplace = command.inplace
+        command.inplace = True
+        try:
+            return original(command, extension)
+        finally:
+            command.inplace = inplace
+
+    rust_build.build_rust._is_debug_build = is_debug_build
+    return kept
+
+
+def built_rust_extensions(dist, lib):
+    """[dotted name, file relative to lib] of each Rust extension build_rust placed (an optional
+    one that failed is absent)."""
+    build_rust = dist.get_command_obj("build_rust")
+    built = []
+    for extension in dist.rust_extensions:
+        path = build_rust.get_dylib_ext_path(extension, extension.name)
+        if os.path.isfile(path):
+            built.append([extension.name, os.path.relpath(path, lib)])
+        elif not extension.optional:
+            fail(f"build_rust did not produce {path} for {extension.name}")
+    return built
+
+
 def main():
     root, script, work, jobs = sys.argv[1:5]
     os.chdir(root)
@@ -208,6 +333,7 @@ def main():
     dist = run_script(core, script, args)
     if pyproject_specs and not dist.ext_modules:
         dist.ext_modules = pyproject_extensions(pyproject_specs, os.path.join(root, "pyproject.toml"))
+    pyproject_rust_extensions(dist, root)
     try:
         if hasattr(dist, "set_defaults"):
             dist.set_defaults()  # setuptools' package discovery, as its commands run it
@@ -215,12 +341,17 @@ def main():
     except Exception as error:  # noqa: BLE001: e.g. discovery refusing a flat layout
         fail(f"{type(error).__name__}: {error}", script or os.path.join(root, "pyproject.toml"))
     extensions = list(dist.ext_modules or ())
-    if not extensions:
-        fail("the setup script declares no ext_modules: prestage builds projects with extension modules only",
+    rust_extensions = importable_rust_extensions(dist)
+    if not extensions and not rust_extensions:
+        fail("the setup script declares no ext_modules or rust_extensions: prestage builds projects with extension modules only",
              script or os.path.join(root, "pyproject.toml"))
     for extension in extensions:
         extension.depends = list(extension.depends or ()) + inputs
-    print(f"prestage: building {len(extensions)} extension module(s) with {sys.executable}", flush=True)
+    if rust_extensions:
+        os.environ["CARGO_TARGET_DIR"] = os.path.join(work, "target")  # never target/ in the sources
+        os.environ.setdefault("PYO3_BUILD_EXTENSION_MODULE", "1")  # PyO3 >= 0.26: no libpython link (binaries are not built)
+        print(f"prestage: cargo builds {len(rust_extensions)} Rust extension module(s) with setuptools-rust", flush=True)
+    print(f"prestage: building {len(extensions) + len(rust_extensions)} extension module(s) with {sys.executable}", flush=True)
     try:
         dist.parse_command_line()
         build_ext = dist.get_command_obj("build_ext")
@@ -236,6 +367,8 @@ def main():
     for extension in extensions:
         relpath = build_ext.get_ext_filename(build_ext.get_ext_fullname(extension.name))
         built.append([build_ext.get_ext_fullname(extension.name), relpath])
+    if rust_extensions:
+        built += built_rust_extensions(dist, lib)
     layout = {"extensions": built, "packages": packages, "modules": modules,
               "name": dist.get_name(), "version": dist.get_version()}
     if "pybind11" in sys.modules:

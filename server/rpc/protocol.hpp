@@ -28,7 +28,8 @@ nlohmann::json generations_json(const std::vector<projects::GenerationSummary>& 
 nlohmann::json build_log_json(const projects::BuildLog& log);
 
 // spec/resolve's result text: {project, generation, origin, submodule_search_locations, path_entry,
-// artifacts, pybind11_helper?}, or "null". The core keeps it ready-made (projects::SpecSerializer).
+// artifacts, pybind11_helper?}, or "null"; origin is null for a namespace package (a directory without
+// __init__.py). The core keeps it ready-made (projects::SpecSerializer).
 std::string spec_text(const projects::ModuleSpec* spec);
 
 // A failed spec/resolve as a JSON-RPC error, with its data (project, and a failed build's record).

@@ -1,10 +1,12 @@
-"""maturin projects in the layouts maturin supports, opened unmodified (docs/backends/maturin.md).
+"""maturin projects in the layouts maturin supports, and setuptools-rust projects, opened unmodified
+(docs/backends/maturin.md, docs/backends/setuptools.md "Rust extensions").
 
 Each case copies its fixtures (tests/fixtures/mat_*) into a fresh directory and runs a fresh
 /usr/bin/python3 *from the project directory*: the client opens the project and waits for its first
 build, then the case edits a source (also a path dependency outside the crate) and reloads on the
 next line. One daemon for the module; each fixture is built once (the dist-info cases reuse the
 projects the layout cases built)."""
+import importlib.util
 import json
 import shutil
 import uuid
@@ -48,6 +50,8 @@ assert (generation / "mat_src_layout_extra" / "notes.txt").read_text().startswit
 assert not (generation / "README.md").exists(), "an sdist-only include stays out"
 import mat_src_layout_plugin
 assert mat_src_layout_plugin.PLUGIN == "from the data dir purelib"
+import mat_src_ns.tool  # python-packages naming a namespace package (no __init__.py)
+assert mat_src_ns.tool.NAME == "ns-tool" and mat_src_ns.__file__ is None, mat_src_ns
 assert not (generation / "mat-src-tool").exists() and not (generation / "scripts").exists()
 
 edit(ROOT.parent / "mat_outside_dep" / "src" / "lib.rs", "    5\\n", "    6\\n")
@@ -82,7 +86,8 @@ ext = sys.modules["mat_legacy.sub.ext"]
 assert ext is not old and ext.value() == 2 and mat_legacy.sub.ext is ext
 print("OK")
 """),
-    # Pure Rust with mat_pure.pyi: __init__.pyi and py.typed; cargo's own errors for a missing crate and
+    # Pure Rust with mat_pure.pyi: __init__.pyi and py.typed; a build script's OUT_DIR file included
+    # (from = "out-dir"); features chosen by python-version; cargo's own errors for a missing crate and
     # a lock file pinning a version the registry lacks; the old module keeps working.
     "pure_stub_and_cargo_errors": (["mat_pure"], "mat_pure", """
 import mat_pure
@@ -90,6 +95,8 @@ package = pathlib.Path(mat_pure.__file__).parent
 assert mat_pure.value() == 1
 assert (package / "__init__.pyi").read_text() == (ROOT / "mat_pure.pyi").read_text()
 assert (package / "py.typed").read_bytes() == b""
+assert mat_pure.feature() == "py39-plus", "features = [{ feature, python-version }]: only the matching one"
+assert (package / "build-info.txt").read_text() == "written by build.rs", "include from = out-dir, to = mat_pure/"
 
 manifest = ROOT / "Cargo.toml"
 good = manifest.read_text()
@@ -101,11 +108,16 @@ assert mat_pure.value() == 1, "the old module keeps working"
 
 manifest.write_text(good)
 importlib.reload(mat_pure)
+edit(ROOT / "src" / "lib.rs", "    1\\n", "    2\\n")
+importlib.reload(mat_pure)
+rebuilt = pathlib.Path(mat_pure.__file__).parent
+assert mat_pure.value() == 2 and rebuilt != package
+assert (rebuilt / "build-info.txt").is_file(), "a build whose build script was fresh includes its OUT_DIR file too"
 lock = ROOT / "Cargo.lock"
 edit(lock, 'name = "pyo3"\\nversion = "0.17.3"', 'name = "pyo3"\\nversion = "0.17.99"')
 message = build_error(lambda: importlib.reload(mat_pure))
 assert "failed to select a version for the requirement `pyo3" in message and "0.17.99" in message, message
-assert mat_pure.value() == 1
+assert mat_pure.value() == 2
 print("OK")
 """),
     # What maturin refuses at build time: abi3 without a minimum version, then a cdylib linking libpython.
@@ -115,6 +127,67 @@ assert "You have selected the `abi3` feature but not a minimum version" in messa
 edit(ROOT / "Cargo.toml", 'features = ["extension-module", "abi3"]', "features = []")
 message = build_error(lambda: importlib.import_module("mat_refused"))
 assert "Your library links libpython" in message and "extension-module" in message, message
+print("OK")
+"""),
+    # setuptools-rust through setup.py (RustExtension, the crate in native/ with a lib named apart from
+    # the module, a feature, a path dependency beside the project): built by setuptools-rust's own
+    # build_rust, rustc's errors as diagnostics, nothing written into the sources but Cargo.lock.
+    "setuptools_rust_setup_py": (["st_rust", "st_rust_dep"], "st_rust", """
+import importlib.metadata as md
+import st_rust
+assert (st_rust.value(), st_rust.factor(), st_rust.dep_value()) == (10, 3, 7), "features = ['tripled']"
+package = pathlib.Path(st_rust.__file__).parent
+assert not str(package).startswith(str(ROOT)) and (package / ("_native" + EXT_SUFFIX)).is_file()
+assert sorted(p.name for p in ROOT.iterdir()) == ["native", "pyproject.toml", "setup.py", "st_rust"], "no target/ or build/"
+assert md.version("st-rust") == "0.2.0"
+
+edit(ROOT / "native" / "src" / "lib.rs", "    10\\n", "    11\\n")
+importlib.reload(st_rust)
+assert st_rust.value() == 11
+edit(ROOT.parent / "st_rust_dep" / "src" / "lib.rs", "    7\\n", "    8\\n")
+importlib.reload(st_rust)
+assert st_rust.dep_value() == 8, "an edit in the path dependency outside the root rebuilt"
+edit(ROOT / "st_rust" / "__init__.py", '"py-0"', '"py-1"')
+importlib.reload(st_rust)
+assert st_rust.PY_MARK == "py-1" and st_rust.value() == 11
+
+edit(ROOT / "native" / "src" / "lib.rs", "    11\\n", "    undefined_value\\n")
+message = build_error(lambda: importlib.reload(st_rust))
+assert "native/src/lib.rs:5:" in message and "undefined_value" in message, message
+assert st_rust.value() == 11, "the old module keeps working"
+# A fresh process: the failed project (its name is setup.py's, unknown to the finder) fails no
+# lookup of another distribution.
+import subprocess
+probe = ("import prestage, importlib.metadata as md\\nprestage.install()\\ntry:\\n"
+         "    md.distribution('prestage-no-such-distribution')\\nexcept md.PackageNotFoundError:\\n    print('not found')\\n")
+out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+assert out.stdout.strip() == "not found", out.stdout + out.stderr
+print("OK")
+"""),
+    # setuptools-rust configured in pyproject.toml alone (setuptools-rust 1.7's keys, read for older
+    # ones too): Python under python/, the lib in rust/lib.rs; the [[bins]] binary is not built.
+    "setuptools_rust_pyproject": (["st_rust_toml"], "st_rust_toml", """
+import importlib.metadata as md
+import st_toml
+assert st_toml.sum_as_string(2, 3) == "5" and st_toml.total(1, 2, 3) == 6 and st_toml.mark() == "lib-0"
+package = pathlib.Path(st_toml.__file__).parent
+assert (package / ("_lib" + EXT_SUFFIX)).is_file()
+assert not [p for p in package.parent.rglob("*") if "st-toml-tool" in p.name], "the binary is not staged"
+dist = md.distribution("st-toml")
+assert dist.version == "1.4.0" and [e.value for e in dist.entry_points] == ["st_toml:total"]
+
+edit(ROOT / "rust" / "lib.rs", '"lib-0"', '"lib-1"')
+importlib.reload(st_toml)
+assert st_toml.mark() == "lib-1"
+
+manifest = ROOT / "Cargo.toml"
+good = manifest.read_text()
+edit(manifest, "[dependencies]\\n", "[dependencies]\\nprestage_no_such_crate = \\"1\\"\\n")
+message = build_error(lambda: importlib.reload(st_toml))
+assert "Cargo.toml" in message and "no matching package named `prestage_no_such_crate` found" in message, message
+assert st_toml.mark() == "lib-1", "the old module keeps working"
+manifest.write_text(good)
+importlib.reload(st_toml)
 print("OK")
 """),
 }
@@ -139,6 +212,8 @@ def scenario(daemon, root, body):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_layout(daemon, case):
+    if case.startswith("setuptools_rust") and importlib.util.find_spec("setuptools_rust") is None:
+        pytest.skip("setuptools_rust is not importable (Debian: python3-setuptools-rust, in .ci/setup.sh)")
     root = copy_case(daemon, case)
     _roots[case] = root
     scenario(daemon, root, CASES[case][2])
@@ -157,7 +232,7 @@ print("OK")
 
 @pytest.mark.parametrize("case,module,dist,version,scripts", [
     ("src_layout", "mat_src_layout", "mat-src-layout", "0.3.1", {"mat-src-hello": "mat_src_layout:hello"}),
-    ("workspace", "mat_ws", "mat-ws", "1.2.3", {}),  # version.workspace = true
+    ("workspace", "mat_ws", "mat-ws", "1.2.3", {}),  # no [project] version; version.workspace = true
 ])
 def test_dist_info(daemon, case, module, dist, version, scripts):
     root = _roots.get(case) or copy_case(daemon, case)
