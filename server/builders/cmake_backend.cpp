@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <regex>
 #include <sstream>
 
 #include "builders/backends.hpp"
@@ -15,6 +16,7 @@
 #include "builders/project_metadata.hpp"
 #include "builders/install_tree.hpp"
 #include "builders/pybind11_helper.hpp"
+#include "builders/setuptools_claim.hpp"
 #include "builders/skbuild_config.hpp"
 #include "builders/skbuild_variables.hpp"
 #include "util/fs.hpp"
@@ -499,13 +501,28 @@ bool uses_scikit_build_core(const ProjectFiles& files) {
          files.pyproject->at_path("tool.hatch.build.targets.wheel.hooks.scikit-build").is_table();
 }
 
+// A setuptools setup.py that declares its extensions builds them itself, as `pip install -e .` runs
+// it (pybind11's cmake_example: a CMakeExtension whose own build_ext runs cmake, with no install()
+// rule): the setuptools backend's. scikit-build classic (`from skbuild import setup`) installs
+// through CMake's install rules and stays here.
+bool setup_py_builds_the_extensions(const ProjectFiles& files) {
+  if (!builds_with_setuptools(files) || !declares_extensions(files)) return false;
+  std::error_code ec;
+  fs::path setup_py = files.root / "setup.py";
+  if (!fs::is_regular_file(setup_py, ec)) return false;
+  static const std::regex skbuild_import(R"((^|\n)\s*(from|import)\s+skbuild\b)");
+  return !std::regex_search(util::read_file(setup_py), skbuild_import);
+}
+
 class CMakeBackend final : public BuildBackend {
  public:
   ProjectKind kind() const override { return ProjectKind::cmake; }
 
   bool claim(const ProjectFiles& files, ProjectInfo& info) const override {
     if (files.is_file) return false;
-    if (!uses_scikit_build_core(files) && !cmake_builds_python_module(files.root / "CMakeLists.txt")) return false;
+    if (!uses_scikit_build_core(files) &&
+        (!cmake_builds_python_module(files.root / "CMakeLists.txt") || setup_py_builds_the_extensions(files)))
+      return false;
     info.kind = ProjectKind::cmake;
     find_package(files, info);
     return true;

@@ -9,6 +9,7 @@ Standard library only (setuptools, Cython and pybind11 come from the setup scrip
 import json
 import os
 import shlex
+import subprocess
 import sys
 import sysconfig
 import traceback
@@ -56,13 +57,19 @@ def project_inputs(root):
     return inputs, has_pyx
 
 
-def use_json_diagnostics():
-    """GCC's JSON diagnostics through CFLAGS, which distutils appends to its compile and link lines."""
-    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or ""
+def is_gcc(compiler):
     words = shlex.split(compiler)
     name = os.path.basename(words[0]) if words else ""
-    if ("gcc" in name or "g++" in name) and "clang" not in compiler:
+    return ("gcc" in name or "g++" in name) and "clang" not in compiler
+
+
+def use_json_diagnostics():
+    """GCC's JSON diagnostics through CFLAGS, which distutils appends to its compile and link lines,
+    and CXXFLAGS, which CMake reads when a script's own build_ext runs it (pybind11's cmake_example)."""
+    if is_gcc(os.environ.get("CC") or sysconfig.get_config_var("CC") or ""):
         os.environ["CFLAGS"] = (os.environ.get("CFLAGS", "") + " -fdiagnostics-format=json").strip()
+    if is_gcc(os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "g++"):
+        os.environ["CXXFLAGS"] = (os.environ.get("CXXFLAGS", "") + " -fdiagnostics-format=json").strip()
 
 
 def cythonize_into(build_dir):
@@ -229,7 +236,8 @@ def main():
         build_ext.ensure_finalized()
         drop_outdated(build_ext, extensions)
         dist.run_commands()
-    except (OSError, core.DistutilsError, core.CCompilerError) as error:
+    except (OSError, core.DistutilsError, core.CCompilerError, subprocess.CalledProcessError) as error:
+        # CalledProcessError: a build_ext of the script's own running a tool (cmake) with check=True
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
     built = []

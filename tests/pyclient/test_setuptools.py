@@ -121,3 +121,32 @@ assert st_flat.mark() == "flat-1", st_flat.mark()
 assert files() == before, (before, files())
 print("OK")
 """)
+
+
+def test_setup_py_whose_build_ext_runs_cmake_like_cmake_example(st):
+    # pybind11's cmake_example: a CMakeLists.txt with no install() rule, built by setup.py's own
+    # build_ext subclass into get_ext_fullpath's directory. prestage runs setup.py, as pip does.
+    result = run_user(st, "st_cmake_ext", """
+before = files()
+import st_cmake_ext
+assert st_cmake_ext.mark() == "native-0" and st_cmake_ext.version() == "0.4.0", st_cmake_ext.mark()
+assert prestage.status()[0]["kind"] == "setuptools"
+edit("native/native.h", '"native-0"', '"native-1"')  # a header: CMake's own dependency scan
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.mark() == "native-1", st_cmake_ext.mark()
+edit("st_cmake_ext/__init__.py", '"pure-0"', '"pure-1"')
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.PURE == "pure-1"
+edit("native/native.c", "return PyUnicode_FromString(NATIVE_MARK);", "return PyUnicode_FromString(NATIVE_MARK) +;")
+failed_reload(st_cmake_ext, str(pathlib.Path("native/native.c").resolve()) + ":5:")
+assert st_cmake_ext.mark() == "native-1"  # the loaded module keeps working
+edit("native/native.c", "return PyUnicode_FromString(NATIVE_MARK) +;", "return PyUnicode_FromString(NATIVE_MARK);")
+edit("native/native.h", '"native-1"', '"native-2"')
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.mark() == "native-2", st_cmake_ext.mark()
+assert files() == before, (before, files())  # CMake's build dir is under the work dir
+print("OK")
+""")
+    errors = [json.loads(line[len("ERROR "):]) for line in result.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1 and "exited with code" not in errors[0], result.stdout
+
