@@ -17,6 +17,7 @@
 #include "builders/install_tree.hpp"
 #include "builders/pybind11_helper.hpp"
 #include "builders/setuptools_claim.hpp"
+#include "builders/setuptools_report.hpp"
 #include "builders/skbuild_config.hpp"
 #include "builders/skbuild_variables.hpp"
 #include "util/fs.hpp"
@@ -284,6 +285,7 @@ void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_
     if (s->add_gcc_json_diagnostics(line, build_dir, root)) return;
     s->log(line);
     if (cmake_errors->feed(line)) return;
+    if (auto cython = diagnostic_from_cython_line(line, root)) return s->add_diagnostic(std::move(*cython));  // a cython custom command
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
   };
   auto next = [session, s, cmake_errors, plan](const ProcessExit& exit) {

@@ -39,6 +39,15 @@ void add_directory(MesonStaging& out, const MesonConfig& config, const std::stri
     add_file(out, config, relpath + "/" + it->path().lexically_relative(dir).generic_string(), it->path(), ext_suffix);
   }
 }
+
+// "{libdir_shared}/libx.so" -> "libx.so" (meson-python's internal libraries, also from {libdir}); "" elsewhere.
+std::string libdir_relpath(const std::string& destination) {
+  for (const char* placeholder : {"{libdir_shared}", "{libdir}"}) {
+    std::string prefix = placeholder;
+    if (destination.rfind(prefix + "/", 0) == 0) return destination.substr(prefix.size() + 1);
+  }
+  return "";
+}
 }  // namespace
 
 std::string site_packages_relpath(const std::string& destination) {
@@ -49,7 +58,8 @@ std::string site_packages_relpath(const std::string& destination) {
   return "";
 }
 
-MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig& config, const std::string& ext_suffix) {
+MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig& config, const std::string& ext_suffix,
+                                const std::string& libs_dir) {
   nlohmann::json plan;
   try {
     plan = nlohmann::json::parse(plan_json);
@@ -65,10 +75,8 @@ MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig&
       if (!tag_wanted(entry, config)) continue;
       const std::string destination = entry["destination"].get<std::string>();
       const fs::path source(source_text);
-      if (destination.rfind("{libdir_shared}", 0) == 0)
-        throw BuildError("meson installs the shared library " + source.filename().string() + " to " + destination +
-                         ": prestage does not relocate internal shared libraries (meson-python's .mesonpy.libs); link it statically");
       std::string relpath = site_packages_relpath(destination);
+      if (auto in_libdir = libdir_relpath(destination); !in_libdir.empty()) relpath = libs_dir + "/" + in_libdir;
       if (relpath.empty()) {
         out.skipped.push_back(destination + " (" + source.string() + ")");
         continue;
@@ -79,6 +87,8 @@ MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig&
       else throw BuildError("meson's install plan names " + source.string() + " (" + section + "), which does not exist");
     }
   }
+  for (auto& f : out.files)
+    if (f.relpath.rfind(libs_dir + "/", 0) == 0) f.module.clear();  // a library, never an importable module
   std::sort(out.files.begin(), out.files.end(), [](const StagedFile& a, const StagedFile& b) { return a.relpath < b.relpath; });
   return out;
 }
