@@ -311,8 +311,11 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
     origin, locations = _locate(name, resolved)
     if origin is None:
         return None
-    if hasattr(module, "__path__") and state.generation_by_module.get(name) != resolved.get("generation"):
-        _unload_changed_extensions(module, resolved, state, helper_finder)  # same generation: nothing changed
+    if state.generation_by_module.get(name) != resolved.get("generation"):  # same generation: nothing changed
+        if hasattr(module, "__path__"):
+            _unload_changed_extensions(module, resolved, state, helper_finder)
+        else:
+            _unload_changed_imported_extensions(module, resolved, state, helper_finder)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
     return _source_spec(name, origin, locations, state)
@@ -408,23 +411,39 @@ def _unload_changed_extensions(package, resolved, state, helper_finder):
     the next import of a dropped extension loads the new file."""
     prefix = package.__name__ + "."
     for artifact in resolved.get("artifacts") or ():
-        module_name = artifact["module"]
-        if not module_name.startswith(prefix):
-            continue
-        loaded = sys.modules.get(module_name)
-        if loaded is None:
-            continue
-        loaded_file = getattr(loaded, "__file__", None)
-        if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
-            continue
-        release_pybind11_types(loaded, resolved, state, helper_finder)
-        forget_extension_submodules(loaded)
-        del sys.modules[module_name]
-        parent_name, _, child = module_name.rpartition(".")
-        parent = sys.modules.get(parent_name)
-        if parent is not None and parent.__dict__.get(child) is loaded:
-            delattr(parent, child)
+        if artifact["module"].startswith(prefix):
+            _unload_if_changed(artifact, resolved, state, helper_finder)
     _repoint_subpackages(package, resolved, state)
+
+
+def _unload_changed_imported_extensions(module, resolved, state, helper_finder):
+    """For a plain module (not a package): drops the project's changed extensions that the module
+    imported by name (SWIG's `example.py` does `import _example` beside it), so that its re-run
+    imports the new file."""
+    imported = {id(value) for value in vars(module).values() if isinstance(value, types.ModuleType)}
+    for artifact in resolved.get("artifacts") or ():
+        loaded = sys.modules.get(artifact["module"])
+        if loaded is not None and loaded is not module and id(loaded) in imported:
+            _unload_if_changed(artifact, resolved, state, helper_finder)
+
+
+def _unload_if_changed(artifact, resolved, state, helper_finder):
+    """Drops a loaded extension whose sha256 differs from the artifact's from sys.modules and from its
+    parent's namespace."""
+    module_name = artifact["module"]
+    loaded = sys.modules.get(module_name)
+    if loaded is None:
+        return
+    loaded_file = getattr(loaded, "__file__", None)
+    if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
+        return
+    release_pybind11_types(loaded, resolved, state, helper_finder)
+    forget_extension_submodules(loaded)
+    del sys.modules[module_name]
+    parent_name, _, child = module_name.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    if parent is not None and parent.__dict__.get(child) is loaded:
+        delattr(parent, child)
 
 
 def _repoint_subpackages(package, resolved, state):

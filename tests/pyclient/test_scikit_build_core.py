@@ -90,6 +90,9 @@ assert skb_layout._core.mark() == "core-1", skb_layout._core.mark()
 edit("cpp/top.c", '"top-0"', '"top-1"')
 importlib.reload(skb_top)
 assert skb_top.mark() == "top-1", skb_top.mark()
+edit("cpp/top.c", '"top-1"', '"top-2"')
+importlib.reload(skb_helper)  # a plain module: the changed extension it imported loads anew (SWIG's pattern)
+assert skb_helper.top_mark() == "top-2", skb_helper.top_mark()
 assert skb_layout.plain_answer() == 42
 print("OK")
 """),
