@@ -290,7 +290,7 @@ def spec_for_import(name, resolved, state):
     state.record(resolved)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return None
+        return _namespace_spec(name, locations)
     if is_extension_path(origin):
         state.loaded_extension_paths.add(origin)
         spec = extension_file_spec(name, origin, locations)
@@ -298,6 +298,24 @@ def spec_for_import(name, resolved, state):
         spec = _source_spec(name, origin, locations, state)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
+    return spec
+
+
+def _namespace_spec(name, locations):
+    """A namespace package (a directory with no __init__.py in the generation), as the path finder
+    makes one: no origin, no loader; other portions on sys.path outside the generation's project
+    still join its __path__. None when the answer names no directory either."""
+    if not locations:
+        return None
+    portions = list(locations)
+    leaf = name.rpartition(".")[2]
+    if "." not in name:
+        for entry in sys.path:
+            candidate = os.path.join(entry or os.getcwd(), leaf)
+            if candidate not in portions and os.path.isdir(candidate) and not os.path.isfile(os.path.join(candidate, "__init__.py")):
+                portions.append(candidate)
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = portions
     return spec
 
 
@@ -310,7 +328,7 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
         return _spec_for_extension_reload(module, resolved, state, helper_finder)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return None
+        return _namespace_spec(name, locations)
     if state.generation_by_module.get(name) != resolved.get("generation"):  # same generation: nothing changed
         if hasattr(module, "__path__"):
             _unload_changed_extensions(module, resolved, state, helper_finder)

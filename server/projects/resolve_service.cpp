@@ -272,6 +272,8 @@ ResolveOutcome ResolveService::build_answer(const std::string& name, const std::
       spec.search_location = gen / rel;
     } else if (fs::is_regular_file(gen / (rel + ".py"), ec)) {
       spec.origin = gen / (rel + ".py");
+    } else if (fs::is_directory(gen / rel, ec)) {
+      spec.search_location = gen / rel;  // a namespace package (no __init__.py): no origin
     } else {
       out.text = std::make_shared<const std::string>(ctx_.serialize(nullptr));  // not a submodule of this project
       return out;

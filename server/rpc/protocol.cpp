@@ -86,7 +86,7 @@ std::string spec_text(const projects::ModuleSpec* spec) {
   if (!spec) return "null";
   nlohmann::json result = {{"project", spec->project},
                            {"generation", spec->generation},
-                           {"origin", spec->origin.string()},
+                           {"origin", spec->origin.empty() ? nlohmann::json(nullptr) : nlohmann::json(spec->origin.string())},
                            {"submodule_search_locations", spec->search_location
                                                               ? nlohmann::json::array({spec->search_location->string()})
                                                               : nlohmann::json(nullptr)},

@@ -150,3 +150,21 @@ print("OK")
     errors = [json.loads(line[len("ERROR "):]) for line in result.stdout.splitlines() if line.startswith("ERROR ")]
     assert len(errors) == 1 and "exited with code" not in errors[0], result.stdout
 
+
+def test_namespace_package_with_an_extension_three_levels_down(st):
+    # The project's directory is sys.path[0], so its own st_ns/ (sources, no extension) is a portion
+    # of the namespace too: the generation's portion comes first.
+    run_user(st, "st_namespace", """
+before = files()
+import st_ns.inner.deep as deep, st_ns.inner
+assert deep.leaf_mark() == "leaf-0" and st_ns.inner.INNER == "inner-0"
+assert st_ns.__spec__.origin is None and "/gen-" in list(st_ns.__path__)[0], list(st_ns.__path__)
+edit("st_ns/inner/deep/leaf.c", '"leaf-0"', '"leaf-1"')
+importlib.reload(deep)
+assert deep.leaf_mark() == "leaf-1", deep.leaf_mark()
+edit("st_ns/inner/__init__.py", '"inner-0"', '"inner-1"')
+importlib.reload(st_ns.inner)
+assert st_ns.inner.INNER == "inner-1"
+assert files() == before, (before, files())
+print("OK")
+""")
