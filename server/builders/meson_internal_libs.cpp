@@ -18,6 +18,14 @@ std::string tagged_name(const std::string& name, const std::string& tag) {
 }
 
 bool below(const std::string& relpath, const std::string& dir) { return relpath.rfind(dir + "/", 0) == 0; }
+
+// The staged library a DT_NEEDED entry names: its file name, or for a versioned library
+// (version: '1.2.3' -> libx.so.1.2.3) its soname libx.so.1, a prefix of the file name.
+const std::string* staged_name_for(const std::map<std::string, std::string>& renamed, const std::string& needed) {
+  for (const auto& [file, staged] : renamed)
+    if (file == needed || file.rfind(needed + ".", 0) == 0) return &staged;
+  return nullptr;
+}
 }  // namespace
 
 std::string mesonpy_libs_dir(const std::string& project_name) {
@@ -47,9 +55,9 @@ std::vector<ElfPatch> plan_internal_libs(std::vector<StagedFile>& files, const s
     }
     bool links_internal = false;
     for (const auto& lib : *needed) {
-      auto it = renamed.find(lib);
-      if (it == renamed.end()) continue;
-      calls.push_back({"--replace-needed", lib, it->second});
+      const std::string* staged = staged_name_for(renamed, lib);
+      if (!staged) continue;
+      calls.push_back({"--replace-needed", lib, *staged});
       links_internal = true;
     }
     if (links_internal) {

@@ -188,8 +188,8 @@ def test_a_project_shared_library_goes_to_mesonpy_libs_and_reloads(mpy):
 import meson_libs
 assert meson_libs.scaled() == 30, meson_libs.scaled()
 top, files = tree(meson_libs)
-libs = [f for f in files if f.startswith(".meson_libs.mesonpy.libs/libscale")]
-assert len(libs) == 1 and libs[0].endswith(".so"), files
+libs = [f for f in files if f.startswith(".meson_libs.mesonpy.libs/libscale-")]
+assert len(libs) == 1 and libs[0].endswith(".so.1.0.0"), files  # version: '1.0.0', linked by its soname
 assert "meson_libs/_ext{EXT_SUFFIX}" in files, files
 edit("lib/scale.c", "return 3;", "return 4;")
 importlib.reload(meson_libs)
