@@ -88,6 +88,10 @@ assert st_pkg.describe() == "core-1 fast-1 pure-0", st_pkg.describe()
 edit("src/st_pkg/__init__.py", '"pure-0"', '"pure-1"')
 importlib.reload(st_pkg)
 assert st_pkg.describe() == "core-1 fast-1 pure-1", st_pkg.describe()
+assert st_pkg._core.lib_value() == 1
+edit("clib/lib.c", "return 1;", "return 2;")  # build_clib's library: rebuilt, the extensions relinked
+importlib.reload(st_pkg)
+assert st_pkg._core.lib_value() == 2, st_pkg._core.lib_value()
 # A compile error: file and line reach the user; the loaded module keeps working.
 edit("src/st_pkg/_core.c", "return PyUnicode_FromString(ST_CORE_MARK);", "return PyUnicode_FromString(ST_CORE_MARK) +;")
 failed_reload(st_pkg, "src/st_pkg/_core.c:6:")
