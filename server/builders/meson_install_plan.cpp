@@ -2,6 +2,7 @@
 #include "builders/meson_install_plan.hpp"
 
 #include <algorithm>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "builders/build_error.hpp"
@@ -25,18 +26,30 @@ void add_file(MesonStaging& out, const MesonConfig& config, const std::string& r
   out.files.push_back(std::move(f));
 }
 
-// install_subdir(): every file below the source dir, at the same path below the destination.
+std::set<std::string> string_set(const nlohmann::json& entry, const char* key) {
+  std::set<std::string> out;
+  if (entry.contains(key) && entry[key].is_array())
+    for (const auto& item : entry[key])
+      if (item.is_string()) out.insert(fs::path(item.get<std::string>()).lexically_normal().generic_string());
+  return out;
+}
+
+// install_subdir(): every file below the source dir, at the same path below the destination, except
+// its exclude_directories / exclude_files (paths relative to the dir; in the plan since meson 1.1).
 void add_directory(MesonStaging& out, const MesonConfig& config, const std::string& relpath, const fs::path& dir,
-                   const std::string& ext_suffix) {
+                   const nlohmann::json& entry, const std::string& ext_suffix) {
+  const auto excluded_dirs = string_set(entry, "exclude_dirs");
+  const auto excluded_files = string_set(entry, "exclude_files");
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code sec;
+    std::string inside = it->path().lexically_relative(dir).generic_string();
     if (it->is_directory(sec)) {
-      if (watch::is_ignored_dir(it->path().filename().string())) it.disable_recursion_pending();
+      if (watch::is_ignored_dir(it->path().filename().string()) || excluded_dirs.count(inside)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(sec)) continue;
-    add_file(out, config, relpath + "/" + it->path().lexically_relative(dir).generic_string(), it->path(), ext_suffix);
+    if (!it->is_regular_file(sec) || excluded_files.count(inside)) continue;
+    add_file(out, config, relpath + "/" + inside, it->path(), ext_suffix);
   }
 }
 
@@ -82,7 +95,7 @@ MesonStaging meson_staged_files(const std::string& plan_json, const MesonConfig&
         continue;
       }
       std::error_code ec;
-      if (fs::is_directory(source, ec)) add_directory(out, config, relpath, source, ext_suffix);
+      if (fs::is_directory(source, ec)) add_directory(out, config, relpath, source, entry, ext_suffix);
       else if (fs::is_regular_file(source, ec)) add_file(out, config, relpath, source, ext_suffix);
       else throw BuildError("meson's install plan names " + source.string() + " (" + section + "), which does not exist");
     }

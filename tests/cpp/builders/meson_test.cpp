@@ -105,6 +105,8 @@ TEST_CASE("meson: the install plan becomes the generation's files", "[meson]") {
   test::write_text(dir / "src/pkg/__init__.py", "");
   test::write_text(dir / "src/pkg/util.py", "");
   test::write_text(dir / "data/sub/table.txt", "row");
+  test::write_text(dir / "data/sub/skipped.txt", "install_subdir(exclude_files:)");
+  test::write_text(dir / "data/skipped/x.txt", "install_subdir(exclude_directories:)");
   test::write_text(dir / "build/tool", "");
   std::string plan = R"({
     "targets": {
@@ -116,7 +118,8 @@ TEST_CASE("meson: the install plan becomes the generation's files", "[meson]") {
       ")" + (dir / "src/pkg/util.py").string() + R"(": {"destination": "{py_purelib}/pkg/util.py", "tag": "python-runtime"}
     },
     "install_subdirs": {
-      ")" + (dir / "data").string() + R"(": {"destination": "{py_platlib}/pkg/data", "tag": "runtime"}
+      ")" + (dir / "data").string() + R"(": {"destination": "{py_platlib}/pkg/data", "tag": "runtime",
+                                             "exclude_dirs": ["skipped"], "exclude_files": ["sub/skipped.txt"]}
     }
   })";
   MesonConfig c;
