@@ -160,6 +160,8 @@ void collect_step(const std::shared_ptr<BuildSession>& session, const std::share
     return s->fail("meson installs the shared library " + libraries + " to {libdir_shared}: staging it into " + plan->libs_dir +
                    " needs patchelf on PATH, as meson-python does (Debian: apt install patchelf)");
   }
+  std::error_code ec;
+  fs::remove_all(plan->patched_dir, ec);  // the copies of earlier builds (libraries named by older contents)
   patch_step(session, patches, 0, 0, staging);
 }
 
