@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "builders/backends.hpp"
+#include "builders/build_requirement_scripts.hpp"
 #include "builders/build_session.hpp"
 #include "builders/diagnostics.hpp"
 #include "builders/project_metadata.hpp"
@@ -439,6 +440,9 @@ void tools_step(const std::shared_ptr<BuildSession>& session, const std::shared_
 }
 void configure_and_build(const std::shared_ptr<BuildSession>& session) {
   auto plan = make_plan(session->job());
+  if (plan->pyproject)  // `cython` on PATH when the project requires Cython, as in pip's build environment
+    if (auto path = build_requirement_scripts(*plan->pyproject, session->job().work_dir, session->job().python.executable))
+      plan->env.push_back(std::move(*path));
   write_generated(*plan, "source");
   const fs::path& build_dir = plan->request.build_dir;
   std::error_code ec;

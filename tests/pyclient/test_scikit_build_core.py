@@ -135,6 +135,24 @@ importlib.reload(skb_setuptools)
 assert skb_setuptools.mark() == "from-setuptools-mode setuptools-1", skb_setuptools.mark()
 print("OK")
 """),
+    # Cython through CMake: find_program(cython) finds the requirement's script (pip's build env has
+    # it; Debian has only cython3), and Cython's error names the .pyx line.
+    "cython": ("skb_cython", """
+import skb_cython
+assert skb_cython.mark() == "cy-0", skb_cython.mark()
+edit("skb_cython.pyx", 'return "cy-0"', 'return "cy-0" +')
+try:
+    importlib.reload(skb_cython)
+except prestage.BuildError as error:
+    assert str(pathlib.Path("skb_cython.pyx").resolve()) + ":2:" in str(error), str(error)
+else:
+    raise AssertionError("the reload did not fail")
+assert skb_cython.mark() == "cy-0"
+edit("skb_cython.pyx", 'return "cy-0" +', 'return "cy-1"')
+importlib.reload(skb_cython)
+assert skb_cython.mark() == "cy-1", skb_cython.mark()
+print("OK")
+"""),
     # No pyproject.toml, no pybind11: python_add_library alone makes it a project.
     "plain-cmake": ("skb_plain", """
 import skb_plain
