@@ -10,7 +10,7 @@ apt_packages=(
   python3 python3-dev python3-pytest python3-jsonschema python3-ipykernel python3-nbclient python3-venv python3-pip
   python3-setuptools python3-pybind11 cython3 python3-setuptools-rust
   cargo rustc librust-pyo3-dev
-  meson python3-mesonpy
+  meson python3-mesonpy patchelf
   nodejs npm libkrb5-dev chromium
 )
 

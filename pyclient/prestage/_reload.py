@@ -286,20 +286,12 @@ def artifact_spec(name, path, state):
     return extension_spec(name, artifact, state)
 
 
-def _namespace_spec(name, locations):
-    """A namespace package (PEP 420): a staged directory without __init__.py (maturin's
-    python-packages may name one). importlib gives it its NamespaceLoader."""
-    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
-    spec.submodule_search_locations = list(locations)
-    return spec
-
-
 def spec_for_import(name, resolved, state):
     """The spec of a first import of `name` from the resolved generation."""
     state.record(resolved)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return _namespace_spec(name, locations) if locations else None
+        return _namespace_spec(name, locations)
     if is_extension_path(origin):
         state.loaded_extension_paths.add(origin)
         spec = extension_file_spec(name, origin, locations)
@@ -307,6 +299,24 @@ def spec_for_import(name, resolved, state):
         spec = _source_spec(name, origin, locations, state)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
+    return spec
+
+
+def _namespace_spec(name, locations):
+    """A namespace package (a directory with no __init__.py in the generation), as the path finder
+    makes one: no origin, no loader; other portions on sys.path outside the generation's project
+    still join its __path__. None when the answer names no directory either."""
+    if not locations:
+        return None
+    portions = list(locations)
+    leaf = name.rpartition(".")[2]
+    if "." not in name:
+        for entry in sys.path:
+            candidate = os.path.join(entry or os.getcwd(), leaf)
+            if candidate not in portions and os.path.isdir(candidate) and not os.path.isfile(os.path.join(candidate, "__init__.py")):
+                portions.append(candidate)
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = portions
     return spec
 
 
@@ -319,9 +329,12 @@ def spec_for_reload(module, resolved, state, helper_finder=None):
         return _spec_for_extension_reload(module, resolved, state, helper_finder)
     origin, locations = _locate(name, resolved)
     if origin is None:
-        return _namespace_spec(name, locations) if locations else None
-    if hasattr(module, "__path__") and state.generation_by_module.get(name) != resolved.get("generation"):
-        _unload_changed_extensions(module, resolved, state, helper_finder)  # same generation: nothing changed
+        return _namespace_spec(name, locations)
+    if state.generation_by_module.get(name) != resolved.get("generation"):  # same generation: nothing changed
+        if hasattr(module, "__path__"):
+            _unload_changed_extensions(module, resolved, state, helper_finder)
+        else:
+            _unload_changed_imported_extensions(module, resolved, state, helper_finder)
     state.generation_by_module[name] = resolved.get("generation")
     state.project_by_module[name] = resolved.get("project")
     return _source_spec(name, origin, locations, state)
@@ -440,23 +453,39 @@ def _unload_changed_extensions(package, resolved, state, helper_finder):
     the next import of a dropped extension loads the new file."""
     prefix = package.__name__ + "."
     for artifact in resolved.get("artifacts") or ():
-        module_name = artifact["module"]
-        if not module_name.startswith(prefix):
-            continue
-        loaded = sys.modules.get(module_name)
-        if loaded is None:
-            continue
-        loaded_file = getattr(loaded, "__file__", None)
-        if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
-            continue
-        release_pybind11_types(loaded, resolved, state, helper_finder)
-        forget_extension_submodules(loaded)
-        del sys.modules[module_name]
-        parent_name, _, child = module_name.rpartition(".")
-        parent = sys.modules.get(parent_name)
-        if parent is not None and parent.__dict__.get(child) is loaded:
-            delattr(parent, child)
+        if artifact["module"].startswith(prefix):
+            _unload_if_changed(artifact, resolved, state, helper_finder)
     _repoint_subpackages(package, resolved, state)
+
+
+def _unload_changed_imported_extensions(module, resolved, state, helper_finder):
+    """For a plain module (not a package): drops the project's changed extensions that the module
+    imported by name (SWIG's `example.py` does `import _example` beside it), so that its re-run
+    imports the new file."""
+    imported = {id(value) for value in vars(module).values() if isinstance(value, types.ModuleType)}
+    for artifact in resolved.get("artifacts") or ():
+        loaded = sys.modules.get(artifact["module"])
+        if loaded is not None and loaded is not module and id(loaded) in imported:
+            _unload_if_changed(artifact, resolved, state, helper_finder)
+
+
+def _unload_if_changed(artifact, resolved, state, helper_finder):
+    """Drops a loaded extension whose sha256 differs from the artifact's from sys.modules and from its
+    parent's namespace."""
+    module_name = artifact["module"]
+    loaded = sys.modules.get(module_name)
+    if loaded is None:
+        return
+    loaded_file = getattr(loaded, "__file__", None)
+    if not is_extension_path(loaded_file) or state.sha_of_loaded(loaded_file) == artifact["sha256"]:
+        return
+    release_pybind11_types(loaded, resolved, state, helper_finder)
+    forget_extension_submodules(loaded)
+    del sys.modules[module_name]
+    parent_name, _, child = module_name.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    if parent is not None and parent.__dict__.get(child) is loaded:
+        delattr(parent, child)
 
 
 def _repoint_subpackages(package, resolved, state):

@@ -7,14 +7,18 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <regex>
 #include <sstream>
 
 #include "builders/backends.hpp"
+#include "builders/build_requirement_scripts.hpp"
 #include "builders/build_session.hpp"
 #include "builders/diagnostics.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/install_tree.hpp"
 #include "builders/pybind11_helper.hpp"
+#include "builders/setuptools_claim.hpp"
+#include "builders/setuptools_report.hpp"
 #include "builders/skbuild_config.hpp"
 #include "builders/skbuild_variables.hpp"
 #include "util/fs.hpp"
@@ -282,6 +286,7 @@ void build_step(const std::shared_ptr<BuildSession>& session, const std::shared_
     if (s->add_gcc_json_diagnostics(line, build_dir, root)) return;
     s->log(line);
     if (cmake_errors->feed(line)) return;
+    if (auto cython = diagnostic_from_cython_line(line, root)) return s->add_diagnostic(std::move(*cython));  // a cython custom command
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
   };
   auto next = [session, s, cmake_errors, plan](const ProcessExit& exit) {
@@ -435,6 +440,9 @@ void tools_step(const std::shared_ptr<BuildSession>& session, const std::shared_
 }
 void configure_and_build(const std::shared_ptr<BuildSession>& session) {
   auto plan = make_plan(session->job());
+  if (plan->pyproject)  // `cython` on PATH when the project requires Cython, as in pip's build environment
+    if (auto path = build_requirement_scripts(*plan->pyproject, session->job().work_dir, session->job().python.executable))
+      plan->env.push_back(std::move(*path));
   write_generated(*plan, "source");
   const fs::path& build_dir = plan->request.build_dir;
   std::error_code ec;
@@ -499,13 +507,28 @@ bool uses_scikit_build_core(const ProjectFiles& files) {
          files.pyproject->at_path("tool.hatch.build.targets.wheel.hooks.scikit-build").is_table();
 }
 
+// A setuptools setup.py that declares its extensions builds them itself, as `pip install -e .` runs
+// it (pybind11's cmake_example: a CMakeExtension whose own build_ext runs cmake, with no install()
+// rule): the setuptools backend's. scikit-build classic (`from skbuild import setup`) installs
+// through CMake's install rules and stays here.
+bool setup_py_builds_the_extensions(const ProjectFiles& files) {
+  if (!builds_with_setuptools(files) || !declares_extensions(files)) return false;
+  std::error_code ec;
+  fs::path setup_py = files.root / "setup.py";
+  if (!fs::is_regular_file(setup_py, ec)) return false;
+  static const std::regex skbuild_import(R"((^|\n)\s*(from|import)\s+skbuild\b)");
+  return !std::regex_search(util::read_file(setup_py), skbuild_import);
+}
+
 class CMakeBackend final : public BuildBackend {
  public:
   ProjectKind kind() const override { return ProjectKind::cmake; }
 
   bool claim(const ProjectFiles& files, ProjectInfo& info) const override {
     if (files.is_file) return false;
-    if (!uses_scikit_build_core(files) && !cmake_builds_python_module(files.root / "CMakeLists.txt")) return false;
+    if (!uses_scikit_build_core(files) &&
+        (!cmake_builds_python_module(files.root / "CMakeLists.txt") || setup_py_builds_the_extensions(files)))
+      return false;
     info.kind = ProjectKind::cmake;
     find_package(files, info);
     return true;

@@ -10,7 +10,9 @@
 #include "builders/diagnostics.hpp"
 #include "builders/meson_config.hpp"
 #include "builders/meson_install_plan.hpp"
+#include "builders/meson_internal_libs.hpp"
 #include "builders/project_metadata.hpp"
+#include "builders/setuptools_report.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 
@@ -57,6 +59,8 @@ struct Plan {
   std::vector<std::string> meson_command;  // the meson tool (and a script it runs), then the setup args follow
   Env setup_env;
   std::string stamp;
+  std::string libs_dir;  // meson-python's .<name>.mesonpy.libs
+  fs::path patched_dir;  // patched copies of the ELF files that link an internal library
 };
 
 std::vector<std::string> meson_command(const MesonConfig& config, const fs::path& root, const fs::path& python) {
@@ -73,6 +77,8 @@ std::shared_ptr<Plan> make_plan(const BuildJob& job) {
   auto pyproject = parse_toml_file_as<BuildError>(plan->root / "pyproject.toml");
   if (!pyproject) throw BuildError("no pyproject.toml in " + plan->root.string());
   plan->config = read_meson_config(*pyproject, plan->root / "pyproject.toml");
+  plan->libs_dir = mesonpy_libs_dir(pyproject->at_path("project.name").value_or(plan->root.filename().string()));
+  plan->patched_dir = job.work_dir / "mesonpy-libs-patched";
   std::error_code ec;
   if (!fs::is_regular_file(plan->root / "meson.build", ec)) throw BuildError("no meson.build in " + plan->root.string());
   plan->build_dir = job.work_dir / "build";
@@ -92,21 +98,71 @@ void add_meson_error(BuildSession* s, const std::string& line, const fs::path& b
   if (auto d = diagnostic_from_meson_error(line, base_dir, s->job().project.root)) s->add_diagnostic(std::move(*d));
 }
 
-MesonStaging read_staging(const Plan& plan, const Interpreter& python) {
+// The install plan's files, those that link an internal library pointed at their patched copies
+// (made by patch_step after a build; a restage finds them from the last build).
+MesonStaging read_staging(const Plan& plan, const Interpreter& python, std::vector<ElfPatch>* patches = nullptr) {
   std::error_code ec;
   if (!fs::is_regular_file(plan.build_dir / plan_file, ec)) throw BuildError("meson wrote no install plan (" + (plan.build_dir / plan_file).string() + ")");
-  return meson_staged_files(util::read_file(plan.build_dir / plan_file), plan.config, python.ext_suffix);
+  MesonStaging staging = meson_staged_files(util::read_file(plan.build_dir / plan_file), plan.config, python.ext_suffix, plan.libs_dir);
+  auto planned = plan_internal_libs(staging.files, plan.libs_dir, plan.patched_dir);
+  if (patches) *patches = std::move(planned);
+  return staging;
+}
+
+void finish_step(const std::shared_ptr<BuildSession>& session, const MesonStaging& staging) {
+  BuildSession* s = session.get();
+  add_to_output(s->output(), staging.files);
+  s->output().work_dir = s->job().work_dir;  // layout() reads meson's project version from it
+  s->succeed();
+}
+
+// Patches patches[i...] one after another: copy to <patched>.tmp, each `patchelf <call> <tmp>` in
+// order (call j of patch i), rename over the copy.
+void patch_step(const std::shared_ptr<BuildSession>& session, std::shared_ptr<std::vector<ElfPatch>> patches, std::size_t i,
+                std::size_t call, std::shared_ptr<MesonStaging> staging) {
+  BuildSession* s = session.get();
+  if (i == patches->size()) return finish_step(session, *staging);
+  const ElfPatch& patch = (*patches)[i];
+  fs::path tmp = patch.patched.string() + ".tmp";
+  std::error_code ec;
+  if (call == patch.patchelf_calls.size()) {
+    fs::rename(tmp, patch.patched, ec);
+    if (ec) return s->fail("cannot rename " + tmp.string() + ": " + ec.message());
+    return patch_step(session, patches, i + 1, 0, staging);
+  }
+  if (call == 0) {
+    fs::create_directories(patch.patched.parent_path(), ec);
+    fs::copy_file(patch.original, tmp, fs::copy_options::overwrite_existing, ec);
+    if (ec) return s->fail("cannot copy " + patch.original.string() + " to " + tmp.string() + ": " + ec.message());
+  }
+  std::vector<std::string> args = patch.patchelf_calls[call];
+  args.push_back(tmp.string());
+  auto log_line = [s](StreamKind, const std::string& line) { s->log(line); };
+  s->run_tool("patchelf", std::move(args), session->job().work_dir, {}, log_line,
+              [session, s, patches, i, call, staging](const ProcessExit& exit) {
+                if (exit.signaled || exit.exit_code != 0) return s->fail_tool_exit("patchelf", exit);
+                patch_step(session, patches, i, call + 1, staging);
+              });
 }
 
 void collect_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
   BuildSession* s = session.get();
-  MesonStaging staging = read_staging(*plan, s->job().python);
-  for (const auto& skipped : staging.skipped) s->log("prestage: not staged (installed outside site-packages): " + skipped);
-  if (staging.files.empty())
+  auto patches = std::make_shared<std::vector<ElfPatch>>();
+  auto staging = std::make_shared<MesonStaging>(read_staging(*plan, s->job().python, patches.get()));
+  for (const auto& skipped : staging->skipped) s->log("prestage: not staged (installed outside site-packages): " + skipped);
+  if (staging->files.empty())
     return s->fail("nothing to stage: meson's install plan puts no file into site-packages (py.extension_module / py.install_sources)");
-  add_to_output(s->output(), staging.files);
-  s->output().work_dir = s->job().work_dir;  // layout() reads meson's project version from it
-  s->succeed();
+  if (!patches->empty() && !find_on_path("patchelf")) {
+    std::string libraries;
+    for (const auto& patch : *patches)
+      if (patch.patched.parent_path().filename() == plan->libs_dir)
+        libraries += (libraries.empty() ? "" : ", ") + patch.original.filename().string();
+    return s->fail("meson installs the shared library " + libraries + " to {libdir_shared}: staging it into " + plan->libs_dir +
+                   " needs patchelf on PATH, as meson-python does (Debian: apt install patchelf)");
+  }
+  std::error_code ec;
+  fs::remove_all(plan->patched_dir, ec);  // the copies of earlier builds (libraries named by older contents)
+  patch_step(session, patches, 0, 0, staging);
 }
 
 void compile_step(const std::shared_ptr<BuildSession>& session, const std::shared_ptr<Plan>& plan) {
@@ -117,6 +173,7 @@ void compile_step(const std::shared_ptr<BuildSession>& session, const std::share
     if (s->add_gcc_json_diagnostics(line, build_dir, root)) return;
     s->log(line);
     add_meson_error(s, line, build_dir);  // meson.build edited: ninja reruns meson first
+    if (auto cython = diagnostic_from_cython_line(line, root)) s->add_diagnostic(std::move(*cython));  // meson's cython language
     if (auto fraction = ninja_fraction(line)) s->report_progress(BuildProgress{line, fraction->done, fraction->total});
   };
   auto next = [session, s, plan](const ProcessExit& exit) {

@@ -9,6 +9,7 @@ Standard library only (setuptools, Cython and pybind11 come from the setup scrip
 import json
 import os
 import shlex
+import subprocess
 import sys
 import sysconfig
 import traceback
@@ -56,13 +57,19 @@ def project_inputs(root):
     return inputs, has_pyx
 
 
-def use_json_diagnostics():
-    """GCC's JSON diagnostics through CFLAGS, which distutils appends to its compile and link lines."""
-    compiler = os.environ.get("CC") or sysconfig.get_config_var("CC") or ""
+def is_gcc(compiler):
     words = shlex.split(compiler)
     name = os.path.basename(words[0]) if words else ""
-    if ("gcc" in name or "g++" in name) and "clang" not in compiler:
+    return ("gcc" in name or "g++" in name) and "clang" not in compiler
+
+
+def use_json_diagnostics():
+    """GCC's JSON diagnostics through CFLAGS, which distutils appends to its compile and link lines,
+    and CXXFLAGS, which CMake reads when a script's own build_ext runs it (pybind11's cmake_example)."""
+    if is_gcc(os.environ.get("CC") or sysconfig.get_config_var("CC") or ""):
         os.environ["CFLAGS"] = (os.environ.get("CFLAGS", "") + " -fdiagnostics-format=json").strip()
+    if is_gcc(os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "g++"):
+        os.environ["CXXFLAGS"] = (os.environ.get("CXXFLAGS", "") + " -fdiagnostics-format=json").strip()
 
 
 def cythonize_into(build_dir):
@@ -116,15 +123,18 @@ def pyproject_extensions(specs, pyproject):
     return extensions
 
 
-def drop_outdated(build_ext, extensions):
+def drop_outdated(build_ext, extensions, relink_all=False):
     """distutils compares whole-second mtimes, so a source saved in the second its extension was
     linked looks up to date: remove each output older than (or as old as) any of its inputs, in
-    nanoseconds, so that build_ext rebuilds it."""
+    nanoseconds (every output when `relink_all`), so that build_ext rebuilds it."""
     for extension in extensions:
         output = build_ext.get_ext_fullpath(extension.name)
         try:
             built = os.stat(output).st_mtime_ns
         except OSError:
+            continue
+        if relink_all:
+            os.remove(output)
             continue
         for source in list(extension.sources) + list(extension.depends):
             try:
@@ -133,6 +143,30 @@ def drop_outdated(build_ext, extensions):
                     break
             except OSError:
                 continue
+
+
+def drop_outdated_libraries(dist, clib, temp, inputs):
+    """build_clib's libraries: setuptools rebuilds one only when a source is newer than its object,
+    by distutils' mtime comparison; as for extensions, remove the objects and archive of each library
+    whose sources or the project's headers are as new as the archive, in nanoseconds. True when one
+    was removed: build_ext links every library into every extension, so all of them relink."""
+    from distutils.ccompiler import new_compiler
+    compiler = new_compiler()
+    dropped = False
+    for name, build_info in dist.libraries:
+        archive = os.path.join(clib, compiler.library_filename(name))
+        try:
+            built = os.stat(archive).st_mtime_ns
+        except OSError:
+            continue
+        sources = list(build_info.get("sources") or ())
+        if not any(os.stat(path).st_mtime_ns >= built for path in sources + inputs if os.path.exists(path)):
+            continue
+        for path in [archive] + compiler.object_filenames(sources, output_dir=temp):
+            if os.path.exists(path):
+                os.remove(path)
+        dropped = True
+    return dropped
 
 
 def run_script(core, script, args):
@@ -345,8 +379,16 @@ def main():
     if not extensions and not rust_extensions:
         fail("the setup script declares no ext_modules or rust_extensions: prestage builds projects with extension modules only",
              script or os.path.join(root, "pyproject.toml"))
+    archives, relink_all = [], False
+    if dist.has_c_libraries():
+        # `libraries=[(name, build_info)]`: `setup.py build` (and pip) run build_clib before build_ext,
+        # which links them from build_clib's directory; an extension relinks when one was rebuilt.
+        clib, temp = os.path.join(work, "clib"), os.path.join(work, "tmp")
+        dist.script_args = ["build_clib", "--build-clib", clib, "--build-temp", temp] + args
+        archives = [os.path.join(clib, f"lib{library[0]}.a") for library in dist.libraries]
+        relink_all = drop_outdated_libraries(dist, clib, temp, inputs)
     for extension in extensions:
-        extension.depends = list(extension.depends or ()) + inputs
+        extension.depends = list(extension.depends or ()) + inputs + archives
     if rust_extensions:
         os.environ["CARGO_TARGET_DIR"] = os.path.join(work, "target")  # never target/ in the sources
         os.environ.setdefault("PYO3_BUILD_EXTENSION_MODULE", "1")  # PyO3 >= 0.26: no libpython link (binaries are not built)
@@ -358,9 +400,10 @@ def main():
         if hasattr(build_ext, "cython_c_in_temp"):  # Cython's own build_ext: C files out of the tree too
             build_ext.cython_c_in_temp = 1
         build_ext.ensure_finalized()
-        drop_outdated(build_ext, extensions)
+        drop_outdated(build_ext, extensions, relink_all)
         dist.run_commands()
-    except (OSError, core.DistutilsError, core.CCompilerError) as error:
+    except (OSError, core.DistutilsError, core.CCompilerError, subprocess.CalledProcessError) as error:
+        # CalledProcessError: a build_ext of the script's own running a tool (cmake) with check=True
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
     built = []

@@ -175,3 +175,39 @@ else:
 assert time.monotonic() - start < 5, "an unknown name waited"
 print("OK")
 """))
+
+
+@pytest.mark.skipif(shutil.which("patchelf") is None, reason="patchelf is not installed (.ci/setup.sh installs it)")
+def test_a_project_shared_library_goes_to_mesonpy_libs_and_reloads(mpy):
+    # meson-python moves a library installed to {libdir_shared} into .<name>.mesonpy.libs and adds
+    # that directory to the RPATH of what links it. An edit of the library reloads too: each
+    # generation names its copy after the content, so the loader does not reuse the old one.
+    # Then a Cython extension (meson's cython language): its compile error names the .pyx line.
+    root = copy_tree(FIXTURES / "meson_libs", mpy.workspace / uuid.uuid4().hex[:8] / "meson_libs")
+    assert_ok(run_user(mpy, root, f"""
+import meson_libs
+assert meson_libs.scaled() == 30, meson_libs.scaled()
+top, files = tree(meson_libs)
+libs = [f for f in files if f.startswith(".meson_libs.mesonpy.libs/libscale-")]
+assert len(libs) == 1 and libs[0].endswith(".so.1.0.0"), files  # version: '1.0.0', linked by its soname
+assert "meson_libs/_ext{EXT_SUFFIX}" in files, files
+edit("lib/scale.c", "return 3;", "return 4;")
+importlib.reload(meson_libs)
+assert meson_libs.scaled() == 40, meson_libs.scaled()
+edit("src/ext.c", "10 * scale_factor()", "100 * scale_factor()")
+importlib.reload(meson_libs)
+assert meson_libs.scaled() == 400, meson_libs.scaled()
+assert meson_libs.cy_mark() == "cy-0"
+edit("src/_cy.pyx", 'return "cy-0"', 'return "cy-0" +')  # Cython's error, with file and line
+try:
+    importlib.reload(meson_libs)
+except prestage.BuildError as error:
+    assert str(pathlib.Path("src/_cy.pyx").resolve()) + ":2:" in str(error), str(error)
+else:
+    raise AssertionError("the reload did not fail")
+assert meson_libs.cy_mark() == "cy-0"
+edit("src/_cy.pyx", 'return "cy-0" +', 'return "cy-1"')
+importlib.reload(meson_libs)
+assert meson_libs.cy_mark() == "cy-1", meson_libs.cy_mark()
+print("OK")
+"""))

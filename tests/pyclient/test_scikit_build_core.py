@@ -90,6 +90,9 @@ assert skb_layout._core.mark() == "core-1", skb_layout._core.mark()
 edit("cpp/top.c", '"top-0"', '"top-1"')
 importlib.reload(skb_top)
 assert skb_top.mark() == "top-1", skb_top.mark()
+edit("cpp/top.c", '"top-1"', '"top-2"')
+importlib.reload(skb_helper)  # a plain module: the changed extension it imported loads anew (SWIG's pattern)
+assert skb_helper.top_mark() == "top-2", skb_helper.top_mark()
 assert skb_layout.plain_answer() == 42
 print("OK")
 """),
@@ -130,6 +133,24 @@ assert skb_setuptools.mark() == "from-setuptools-mode setuptools-0", skb_setupto
 edit("setuptools.c", "setuptools-0", "setuptools-1")
 importlib.reload(skb_setuptools)
 assert skb_setuptools.mark() == "from-setuptools-mode setuptools-1", skb_setuptools.mark()
+print("OK")
+"""),
+    # Cython through CMake: find_program(cython) finds the requirement's script (pip's build env has
+    # it; Debian has only cython3), and Cython's error names the .pyx line.
+    "cython": ("skb_cython", """
+import skb_cython
+assert skb_cython.mark() == "cy-0", skb_cython.mark()
+edit("skb_cython.pyx", 'return "cy-0"', 'return "cy-0" +')
+try:
+    importlib.reload(skb_cython)
+except prestage.BuildError as error:
+    assert str(pathlib.Path("skb_cython.pyx").resolve()) + ":2:" in str(error), str(error)
+else:
+    raise AssertionError("the reload did not fail")
+assert skb_cython.mark() == "cy-0"
+edit("skb_cython.pyx", 'return "cy-0" +', 'return "cy-1"')
+importlib.reload(skb_cython)
+assert skb_cython.mark() == "cy-1", skb_cython.mark()
 print("OK")
 """),
     # No pyproject.toml, no pybind11: python_add_library alone makes it a project.

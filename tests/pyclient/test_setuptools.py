@@ -88,6 +88,10 @@ assert st_pkg.describe() == "core-1 fast-1 pure-0", st_pkg.describe()
 edit("src/st_pkg/__init__.py", '"pure-0"', '"pure-1"')
 importlib.reload(st_pkg)
 assert st_pkg.describe() == "core-1 fast-1 pure-1", st_pkg.describe()
+assert st_pkg._core.lib_value() == 1
+edit("clib/lib.c", "return 1;", "return 2;")  # build_clib's library: rebuilt, the extensions relinked
+importlib.reload(st_pkg)
+assert st_pkg._core.lib_value() == 2, st_pkg._core.lib_value()
 # A compile error: file and line reach the user; the loaded module keeps working.
 edit("src/st_pkg/_core.c", "return PyUnicode_FromString(ST_CORE_MARK);", "return PyUnicode_FromString(ST_CORE_MARK) +;")
 failed_reload(st_pkg, "src/st_pkg/_core.c:6:")
@@ -118,6 +122,53 @@ assert st_flat.mark() == "flat-0"
 edit("st_flat/native.c", '"flat-0"', '"flat-1"')
 importlib.reload(st_flat)
 assert st_flat.mark() == "flat-1", st_flat.mark()
+assert files() == before, (before, files())
+print("OK")
+""")
+
+
+def test_setup_py_whose_build_ext_runs_cmake_like_cmake_example(st):
+    # pybind11's cmake_example: a CMakeLists.txt with no install() rule, built by setup.py's own
+    # build_ext subclass into get_ext_fullpath's directory. prestage runs setup.py, as pip does.
+    result = run_user(st, "st_cmake_ext", """
+before = files()
+import st_cmake_ext
+assert st_cmake_ext.mark() == "native-0" and st_cmake_ext.version() == "0.4.0", st_cmake_ext.mark()
+assert prestage.status()[0]["kind"] == "setuptools"
+edit("native/native.h", '"native-0"', '"native-1"')  # a header: CMake's own dependency scan
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.mark() == "native-1", st_cmake_ext.mark()
+edit("st_cmake_ext/__init__.py", '"pure-0"', '"pure-1"')
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.PURE == "pure-1"
+edit("native/native.c", "return PyUnicode_FromString(NATIVE_MARK);", "return PyUnicode_FromString(NATIVE_MARK) +;")
+failed_reload(st_cmake_ext, str(pathlib.Path("native/native.c").resolve()) + ":5:")
+assert st_cmake_ext.mark() == "native-1"  # the loaded module keeps working
+edit("native/native.c", "return PyUnicode_FromString(NATIVE_MARK) +;", "return PyUnicode_FromString(NATIVE_MARK);")
+edit("native/native.h", '"native-1"', '"native-2"')
+importlib.reload(st_cmake_ext)
+assert st_cmake_ext.mark() == "native-2", st_cmake_ext.mark()
+assert files() == before, (before, files())  # CMake's build dir is under the work dir
+print("OK")
+""")
+    errors = [json.loads(line[len("ERROR "):]) for line in result.stdout.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1 and "exited with code" not in errors[0], result.stdout
+
+
+def test_namespace_package_with_an_extension_three_levels_down(st):
+    # The project's directory is sys.path[0], so its own st_ns/ (sources, no extension) is a portion
+    # of the namespace too: the generation's portion comes first.
+    run_user(st, "st_namespace", """
+before = files()
+import st_ns.inner.deep as deep, st_ns.inner
+assert deep.leaf_mark() == "leaf-0" and st_ns.inner.INNER == "inner-0"
+assert st_ns.__spec__.origin is None and "/gen-" in list(st_ns.__path__)[0], list(st_ns.__path__)
+edit("st_ns/inner/deep/leaf.c", '"leaf-0"', '"leaf-1"')
+importlib.reload(deep)
+assert deep.leaf_mark() == "leaf-1", deep.leaf_mark()
+edit("st_ns/inner/__init__.py", '"inner-0"', '"inner-1"')
+importlib.reload(st_ns.inner)
+assert st_ns.inner.INNER == "inner-1"
 assert files() == before, (before, files())
 print("OK")
 """)

@@ -11,6 +11,7 @@
 #include "builders/diagnostics.hpp"
 #include "builders/meson_config.hpp"
 #include "builders/meson_install_plan.hpp"
+#include "builders/meson_internal_libs.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -104,6 +105,8 @@ TEST_CASE("meson: the install plan becomes the generation's files", "[meson]") {
   test::write_text(dir / "src/pkg/__init__.py", "");
   test::write_text(dir / "src/pkg/util.py", "");
   test::write_text(dir / "data/sub/table.txt", "row");
+  test::write_text(dir / "data/sub/skipped.txt", "install_subdir(exclude_files:)");
+  test::write_text(dir / "data/skipped/x.txt", "install_subdir(exclude_directories:)");
   test::write_text(dir / "build/tool", "");
   std::string plan = R"({
     "targets": {
@@ -115,11 +118,12 @@ TEST_CASE("meson: the install plan becomes the generation's files", "[meson]") {
       ")" + (dir / "src/pkg/util.py").string() + R"(": {"destination": "{py_purelib}/pkg/util.py", "tag": "python-runtime"}
     },
     "install_subdirs": {
-      ")" + (dir / "data").string() + R"(": {"destination": "{py_platlib}/pkg/data", "tag": "runtime"}
+      ")" + (dir / "data").string() + R"(": {"destination": "{py_platlib}/pkg/data", "tag": "runtime",
+                                             "exclude_dirs": ["skipped"], "exclude_files": ["sub/skipped.txt"]}
     }
   })";
   MesonConfig c;
-  auto staging = meson_staged_files(plan, c, ".cpython-311-x86_64-linux-gnu.so");
+  auto staging = meson_staged_files(plan, c, ".cpython-311-x86_64-linux-gnu.so", ".pkg.mesonpy.libs");
   std::vector<std::string> relpaths;
   for (const auto& f : staging.files) relpaths.push_back(f.relpath);
   CHECK(relpaths == std::vector<std::string>{"pkg/__init__.py", "pkg/_core.cpython-311-x86_64-linux-gnu.so", "pkg/data/sub/table.txt",
@@ -134,16 +138,22 @@ TEST_CASE("meson: the install plan becomes the generation's files", "[meson]") {
     c.install_tags = {"python-runtime"};
     c.wheel_exclude = {"pkg/util.py", "pkg/__init__.py"};
     c.wheel_include = {"pkg/__init__.py"};
-    auto tagged = meson_staged_files(plan, c, ".cpython-311-x86_64-linux-gnu.so");
+    auto tagged = meson_staged_files(plan, c, ".cpython-311-x86_64-linux-gnu.so", ".pkg.mesonpy.libs");
     REQUIRE(tagged.files.size() == 1);
     CHECK(tagged.files[0].relpath == "pkg/__init__.py");
   }
-  SECTION("refused and broken plans") {
-    CHECK_THROWS_WITH(meson_staged_files(R"({"targets": {"/b/libx.so": {"destination": "{libdir_shared}/libx.so"}}})", c, ".so"),
-                      Catch::Contains("does not relocate internal shared libraries"));
-    CHECK_THROWS_WITH(meson_staged_files(R"({"python": {"/nowhere/x.py": {"destination": "{py_purelib}/x.py"}}})", c, ".so"),
+  SECTION("an internal shared library goes to meson-python's .<name>.mesonpy.libs") {
+    test::write_text(dir / "build/lib/libx.so", "not elf");
+    std::string with_lib = R"({"targets": {")" + (dir / "build/lib/libx.so").string() + R"(": {"destination": "{libdir_shared}/libx.so"}}})";
+    auto libs = meson_staged_files(with_lib, c, ".so", mesonpy_libs_dir("link-against-local-lib"));
+    REQUIRE(libs.files.size() == 1);
+    CHECK(libs.files[0].relpath == ".link_against_local_lib.mesonpy.libs/libx.so");
+    CHECK(libs.files[0].module.empty());
+  }
+  SECTION("broken plans") {
+    CHECK_THROWS_WITH(meson_staged_files(R"({"python": {"/nowhere/x.py": {"destination": "{py_purelib}/x.py"}}})", c, ".so", ".x.mesonpy.libs"),
                       Catch::Contains("/nowhere/x.py"));
-    CHECK_THROWS_AS(meson_staged_files("{not json", c, ".so"), BuildError);
+    CHECK_THROWS_AS(meson_staged_files("{not json", c, ".so", ".x.mesonpy.libs"), BuildError);
   }
   CHECK(site_packages_relpath("{moduledir_shared}/m.so") == "m.so");
   CHECK(site_packages_relpath("{datadir}/x") == "");

@@ -50,7 +50,7 @@ TEST_CASE("setuptools claims setup.py and pyproject-only projects that declare e
   CHECK(project_kind_from_string("setuptools") == ProjectKind::setuptools);
 }
 
-TEST_CASE("setuptools leaves pure-Python, other-backend and CMake projects alone") {
+TEST_CASE("setuptools leaves pure-Python, other-backend and CMake projects alone, and runs a setup.py that drives CMake") {
   TempDir dir{"st-claim"};
   SECTION("pure Python setup.py") {
     write_text(dir / "setup.py", "from setuptools import setup\nsetup(name='pure', packages=['pure'])\n");
@@ -67,9 +67,17 @@ TEST_CASE("setuptools leaves pure-Python, other-backend and CMake projects alone
     write_text(dir / "CMakeLists.txt", "find_package(pybind11 CONFIG REQUIRED)\npybind11_add_module(ex ex.cpp)\n");
     CHECK(claimed_kind(dir.path()) == ProjectKind::cmake);
   }
-  SECTION("a setup.py driving CMake (pybind11's cmake_example) stays with the cmake backend") {
+  SECTION("a setup.py whose build_ext runs CMake (pybind11's cmake_example) is run, as pip runs it") {
     write_text(dir / "setup.py", "from setuptools import Extension, setup\nsetup(ext_modules=[Extension('ex', sources=[])])\n");
     write_text(dir / "CMakeLists.txt", "pybind11_add_module(ex ex.cpp)\n");
+    ProjectInfo info;
+    CHECK(claimed_kind(dir.path(), &info) == ProjectKind::setuptools);
+    CHECK(info.modules == std::vector<std::string>{"ex"});
+  }
+  SECTION("scikit-build classic (from skbuild import setup) installs through CMake: the cmake backend") {
+    write_text(dir / "setup.py", "from skbuild import setup\nsetup(name='ex', packages=['ex'], cmake_install_dir='ex')  # no ext_modules\n"
+                                 "# Extension( in a comment\n");
+    write_text(dir / "CMakeLists.txt", "pybind11_add_module(ex ex.cpp)\ninstall(TARGETS ex DESTINATION ex)\n");
     CHECK(claimed_kind(dir.path()) == ProjectKind::cmake);
   }
   SECTION("the legacy build_meta and an explicit name= are recognised") {

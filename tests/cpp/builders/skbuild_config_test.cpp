@@ -6,6 +6,7 @@
 #include <map>
 
 #include "builders/build_error.hpp"
+#include "builders/build_requirement_scripts.hpp"
 #include "builders/install_tree.hpp"
 #include "builders/skbuild_config.hpp"
 #include "builders/skbuild_variables.hpp"
@@ -213,4 +214,11 @@ TEST_CASE("limited API only for cpXY not newer than the interpreter") {
   CHECK_FALSE(uses_limited_api(c, py));
   c.py_api = "py3";
   CHECK_FALSE(uses_limited_api(c, py));
+}
+
+TEST_CASE("skbuild: [build-system] requires names, normalized as pip compares them") {
+  auto pyproject = toml::parse(R"([build-system]
+requires = ["scikit-build-core>=0.10", "  Cython >=3.0", "numpy; python_version > '3.8'", "zope.Interface[x]", 3])");
+  CHECK(build_requirement_names(pyproject) == std::vector<std::string>{"scikit-build-core", "cython", "numpy", "zope-interface"});
+  CHECK(build_requirement_names(toml::parse("[project]\nname = 'x'\n")).empty());
 }
