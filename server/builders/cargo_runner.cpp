@@ -149,7 +149,7 @@ void run_cargo(const std::shared_ptr<BuildSession>& session, const fs::path& cwd
     if (!file) return s->fail("cargo built no cdylib; set crate-type = [\"cdylib\"] in Cargo.toml's [lib]");
     if (maturin_checks)
       if (auto refusal = links_libpython(*file); !refusal.empty()) return s->fail(refusal);
-    s->output().artifacts.push_back(Artifact{module_name, *file});
+    s->output().artifacts.push_back(Artifact{module_name, *file, {}});
     // maturin's include from = "out-dir": what the build script wrote, at `to` in the generation;
     // nothing there is a warning, as in maturin.
     for (const auto& include : includes) {

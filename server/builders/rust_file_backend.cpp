@@ -44,7 +44,7 @@ void build_rust_file(const std::shared_ptr<BuildSession>& session) {
   if (!same) util::write_file_atomic(manifest_path, manifest, fs::perms(0644));
   // cwd = the file's directory, so the user's .cargo/config.toml there (or above) applies;
   // Cargo.lock goes next to the generated manifest.
-  run_cargo(session, source.parent_path(), manifest_path, module, CargoOptions{job.project.cargo_profile, {}, false});
+  run_cargo(session, source.parent_path(), manifest_path, module, CargoOptions{job.project.cargo_profile, {}, false, {}});
 }
 
 class RustFileBackend final : public BuildBackend {
