@@ -36,7 +36,9 @@ std::optional<std::pair<std::string, std::string>> build_requirement_scripts(con
   fs::path dir = work_dir / "build-scripts";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  util::write_file_atomic(dir / "cython", "#!/bin/sh\nexec '" + python.string() + "' -m cython \"$@\"\n", fs::perms(0755));
+  std::string quoted;  // the interpreter's path in single quotes, a ' inside it as '\''
+  for (char c : python.string()) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  util::write_file_atomic(dir / "cython", "#!/bin/sh\nexec '" + quoted + "' -m cython \"$@\"\n", fs::perms(0755));
   const char* path = std::getenv("PATH");
   return std::make_pair(std::string("PATH"), dir.string() + (path && *path ? ":" + std::string(path) : std::string()));
 }

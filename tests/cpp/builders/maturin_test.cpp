@@ -15,12 +15,14 @@
 #include "builders/maturin_project.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/setuptools_rust.hpp"
+#include "claimed_kind.hpp"
 #include "temp_dir.hpp"
 #include "util/fs.hpp"
 
 namespace fs = std::filesystem;
 using namespace prestage;
 using namespace prestage::builders;
+using prestage::test::claimed_kind;
 
 namespace {
 void write(const fs::path& file, const std::string& text) {
@@ -190,19 +192,6 @@ TEST_CASE("cargo's plain error blocks, without the compile summaries") {
 }
 
 namespace {
-// The kind detection picks: the first backend that claims `root`, as detect_project asks them.
-std::optional<ProjectKind> claimed_kind(const fs::path& root, ProjectInfo* out = nullptr) {
-  auto files = ProjectFiles::read(fs::canonical(root));
-  for (const BuildBackend* backend : default_backends()) {
-    ProjectInfo info;
-    info.root = files.root;
-    if (backend->claim(files, info)) {
-      if (out) *out = info;
-      return info.kind;
-    }
-  }
-  return std::nullopt;
-}
 
 const char* kPyo3Crate = "[package]\nname = \"ext\"\nversion = \"0.1.0\"\n[lib]\nname = \"_lib\"\ncrate-type = [\"cdylib\"]\n"
                          "[dependencies]\npyo3 = \"0.17\"\n";

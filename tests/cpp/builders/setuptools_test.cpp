@@ -7,30 +7,19 @@
 #include "builders/backends.hpp"
 #include "builders/build_error.hpp"
 #include "builders/setuptools_report.hpp"
+#include "claimed_kind.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace prestage;
 using namespace prestage::builders;
+using prestage::test::claimed_kind;
 using prestage::test::TempDir;
 using prestage::test::write_text;
 
 namespace {
 const fs::path fixtures = fs::path(PRESTAGE_SOURCE_DIR) / "tests" / "fixtures";
 
-// The kind detection picks (the first claiming backend, as detect_project asks them), or nullopt.
-std::optional<ProjectKind> claimed_kind(const fs::path& root, ProjectInfo* out = nullptr) {
-  auto files = ProjectFiles::read(fs::canonical(root));
-  for (const BuildBackend* backend : default_backends()) {
-    ProjectInfo info;
-    info.root = files.root;
-    if (backend->claim(files, info)) {
-      if (out) *out = info;
-      return info.kind;
-    }
-  }
-  return std::nullopt;
-}
 
 const char* pybind11_setup = R"(from pybind11.setup_helpers import Pybind11Extension
 from setuptools import setup
