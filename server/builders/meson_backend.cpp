@@ -9,9 +9,11 @@
 #include "builders/build_session.hpp"
 #include "builders/diagnostics.hpp"
 #include "builders/meson_config.hpp"
+#include "builders/meson_dependencies.hpp"
 #include "builders/meson_install_plan.hpp"
 #include "builders/meson_internal_libs.hpp"
 #include "builders/project_metadata.hpp"
+#include "builders/pybind11_helper.hpp"
 #include "builders/setuptools_report.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
@@ -271,6 +273,18 @@ class MesonBackend final : public BuildBackend {
     add_distribution(layout, info.root, /*cargo=*/false);  // <name>-<version>.dist-info from [project]
     set_dynamic_version(layout, output.work_dir);
     return layout;
+  }
+
+  // dependency('pybind11') as meson resolved it (pkg-config, pybind11-config or a wrap).
+  fs::path pybind11_include(const ProjectInfo&, const fs::path& work_dir) const override {
+    const fs::path file = work_dir / "build" / "meson-info" / "intro-dependencies.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) return {};
+    try {
+      return pybind11_include_from_meson(util::read_file(file), pybind11_include_dir());
+    } catch (const std::exception&) {
+      return {};  // being rewritten by a reconfigure: asked again at the next staging
+    }
   }
 };
 }  // namespace

@@ -177,6 +177,27 @@ print("OK")
 """))
 
 
+def test_pybind11_classes_reload_with_the_daemons_helper(mpy):
+    # dependency('pybind11'): the daemon reads its headers from meson's introspection and compiles
+    # the pybind11 helper against them during the first build, so the reload of a pybind11 class
+    # compiles nothing in the client, and an object from before the reload keeps working.
+    root = copy_tree(FIXTURES / "meson_pb11", mpy.workspace / uuid.uuid4().hex[:8] / "meson_pb11")
+    assert_ok(run_user(mpy, root, """
+from prestage import _pybind11
+import meson_pb11
+old = meson_pb11.Counter(3)
+assert meson_pb11.mark() == "pb11-0"
+edit("counter.cpp", '"pb11-0"', '"pb11-1"')
+importlib.reload(meson_pb11)
+assert meson_pb11.mark() == "pb11-1", meson_pb11.mark()
+old.add(2)
+fresh = meson_pb11.Counter(1)
+assert (old.value, fresh.value, isinstance(old, meson_pb11.Counter)) == (5, 1, True), (old.value, fresh.value)
+assert _pybind11._cache == {}, ("the client compiled a pybind11 helper of its own", _pybind11._cache)
+print("OK")
+"""))
+
+
 @pytest.mark.skipif(shutil.which("patchelf") is None, reason="patchelf is not installed (.ci/setup.sh installs it)")
 def test_a_project_shared_library_goes_to_mesonpy_libs_and_reloads(mpy):
     # meson-python moves a library installed to {libdir_shared} into .<name>.mesonpy.libs and adds

@@ -10,6 +10,7 @@
 #include "builders/build_error.hpp"
 #include "builders/diagnostics.hpp"
 #include "builders/meson_config.hpp"
+#include "builders/meson_dependencies.hpp"
 #include "builders/meson_install_plan.hpp"
 #include "builders/meson_internal_libs.hpp"
 #include "temp_dir.hpp"
@@ -204,4 +205,28 @@ TEST_CASE("meson: a restage reads the last install plan again and a dynamic vers
   REQUIRE(layout.distribution);
   CHECK(layout.distribution->name == "demo");
   CHECK(layout.distribution->version == "3.1.4");
+}
+
+TEST_CASE("meson: the pybind11 helper's headers are those of dependency('pybind11')", "[meson]") {
+  test::TempDir dir{"meson-pybind11"};
+  const fs::path headers = dir.path() / "site" / "pybind11" / "include";
+  test::write_text(headers / "pybind11" / "pybind11.h", "");
+  const fs::path fallback = "/usr/include";
+  const std::string quoted = "\"" + headers.string() + "\"";
+  SECTION("-I, -isystem and their two-argument forms; the first dir holding the headers wins") {
+    for (const std::string& args : {"[\"-I" + headers.string() + "\"]", "[\"-DX\", \"-isystem\", " + quoted + "]",
+                                   "[\"-I/nowhere\", \"-I\", " + quoted + "]", "[\"-isystem" + headers.string() + "\"]"}) {
+      const std::string json = R"([{"name": "python", "compile_args": []}, {"name": "pybind11", "version": "2.10.3", "compile_args": )" +
+                               args + "}]";
+      CHECK(pybind11_include_from_meson(json, fallback) == headers);
+    }
+  }
+  SECTION("a pybind11 dependency in a default include dir (Debian's pkg-config file names none)") {
+    CHECK(pybind11_include_from_meson(R"([{"name": "pybind11", "compile_args": [], "link_args": []}])", fallback) == fallback);
+  }
+  SECTION("no pybind11 dependency, or JSON that is not meson's") {
+    CHECK(pybind11_include_from_meson(R"([{"name": "python", "compile_args": []}])", fallback).empty());
+    CHECK(pybind11_include_from_meson("{", fallback).empty());
+    CHECK(pybind11_include_from_meson(R"({"name": "pybind11"})", fallback).empty());
+  }
 }
