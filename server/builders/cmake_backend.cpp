@@ -18,7 +18,6 @@
 #include "builders/install_tree.hpp"
 #include "builders/pybind11_helper.hpp"
 #include "builders/setuptools_claim.hpp"
-#include "builders/setuptools_report.hpp"
 #include "builders/skbuild_config.hpp"
 #include "builders/skbuild_variables.hpp"
 #include "util/fs.hpp"

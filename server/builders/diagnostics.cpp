@@ -1,6 +1,7 @@
 #include "builders/diagnostics.hpp"
 
 #include <algorithm>
+#include <regex>
 
 namespace prestage::builders {
 namespace {
@@ -169,5 +170,18 @@ std::string render_diagnostic(const Diagnostic& d) {
   if (d.column > 0) out += ":" + std::to_string(d.column);
   out += ": " + d.severity + ": " + d.message;
   return out;
+}
+
+std::optional<Diagnostic> diagnostic_from_cython_line(std::string_view line, const fs::path& root) {
+  static const std::regex cython_error(R"(^(\S+\.(?:pyx|pxd|pxi)):(\d+):(\d+): (.+)$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(line.begin(), line.end(), m, cython_error)) return std::nullopt;
+  Diagnostic d;
+  d.severity = "error";
+  d.file = diagnostic_path(m[1].str(), root, root);
+  d.line = std::stoi(m[2].str());
+  d.column = std::stoi(m[3].str());
+  d.message = m[4].str();
+  return d;
 }
 }  // namespace prestage::builders

@@ -39,4 +39,8 @@ std::optional<Diagnostic> diagnostic_from_meson_error(std::string_view line, con
 
 // "file:line:column: severity: message", as compilers print it.
 std::string render_diagnostic(const Diagnostic& d);
+
+// Cython's "path/to/file.pyx:LINE:COLUMN: message" (also .pxd / .pxi), an error (setuptools'
+// cythonize, a CMake custom command, meson's cython language). nullopt otherwise.
+std::optional<Diagnostic> diagnostic_from_cython_line(std::string_view line, const fs::path& root);
 }  // namespace prestage::builders

@@ -14,7 +14,6 @@
 #include "builders/meson_internal_libs.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/pybind11_helper.hpp"
-#include "builders/setuptools_report.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 

@@ -11,6 +11,7 @@
 #include "builders/build_session.hpp"
 #include "builders/cargo_claim.hpp"
 #include "builders/cargo_output_lines.hpp"
+#include "builders/diagnostics.hpp"
 #include "builders/project_metadata.hpp"
 #include "builders/setuptools_claim.hpp"
 #include "builders/setuptools_driver_source.hpp"

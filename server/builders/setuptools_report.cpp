@@ -1,7 +1,6 @@
 #include "builders/setuptools_report.hpp"
 
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "builders/build_error.hpp"
 #include "builders/diagnostics.hpp"
@@ -61,19 +60,6 @@ std::optional<Diagnostic> diagnostic_from_driver_line(std::string_view line, con
   std::string file = string_or_empty(doc, "file");
   d.file = file.empty() ? root.string() : diagnostic_path(file, root, root);
   if (auto it = doc.find("line"); it != doc.end() && it->is_number_integer()) d.line = it->get<int>();
-  return d;
-}
-
-std::optional<Diagnostic> diagnostic_from_cython_line(std::string_view line, const fs::path& root) {
-  static const std::regex cython_error(R"(^(\S+\.(?:pyx|pxd|pxi)):(\d+):(\d+): (.+)$)");
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_match(line.begin(), line.end(), m, cython_error)) return std::nullopt;
-  Diagnostic d;
-  d.severity = "error";
-  d.file = diagnostic_path(m[1].str(), root, root);
-  d.line = std::stoi(m[2].str());
-  d.column = std::stoi(m[3].str());
-  d.message = m[4].str();
   return d;
 }
 }  // namespace prestage::builders

@@ -29,7 +29,4 @@ SetuptoolsLayout parse_setuptools_layout(std::string_view json_text);  // BuildE
 // `prestage-setuptools {"error": ..., "file": ..., "line": ...}`: the driver's error as a diagnostic
 // (a relative file is taken against `root`). nullopt for any other line.
 std::optional<Diagnostic> diagnostic_from_driver_line(std::string_view line, const fs::path& root);
-
-// Cython's "path/to/file.pyx:LINE:COLUMN: message" (also .pxd / .pxi), an error. nullopt otherwise.
-std::optional<Diagnostic> diagnostic_from_cython_line(std::string_view line, const fs::path& root);
 }  // namespace prestage::builders

@@ -6,6 +6,7 @@
 
 #include "builders/backends.hpp"
 #include "builders/build_error.hpp"
+#include "builders/diagnostics.hpp"
 #include "builders/setuptools_report.hpp"
 #include "claimed_kind.hpp"
 #include "temp_dir.hpp"
