@@ -207,9 +207,8 @@ void ResolveService::stop() {
 }
 
 void ResolveService::published(const builders::Interpreter& python) {
-  pybind11_includes_.erase(python.key);  // a reconfigure may have changed the CMake cache
-  forget();                              // ... and with it the helper the answers name
-  pybind11_helper(python);               // compiles it in the background, ready before the next reload
+  forget();             // a reconfigure may have changed the pybind11 headers, and the helper the answers name
+  configured(python);   // compiles the helper for them in the background, ready before the next reload
 }
 
 void ResolveService::configured(const builders::Interpreter& python) {
